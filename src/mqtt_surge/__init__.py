@@ -1,0 +1,55 @@
+"""mqtt-surge: an MQTT subscriber that survives bursts, a pytest plugin with real brokers, and a
+Locust load suite."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._errors import (
+    AsyncioLoopWarning,
+    BrokerError,
+    BrokerStartError,
+    ConfigError,
+    ConnectError,
+    EngineNotInstalledError,
+    MQTTSurgeError,
+    MQTTSurgeWarning,
+    QueueFullWarning,
+    SubscribeError,
+    WorkersOverloadedWarning,
+)
+from ._url import BrokerURL, parse_broker
+from .brokers import (
+    Broker,
+    EmbeddedBroker,
+    ExternalBroker,
+    MosquittoBroker,
+    broker_from_spec,
+)
+
+try:
+    __version__ = version("mqtt-surge")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "AsyncioLoopWarning",
+    "Broker",
+    "BrokerError",
+    "BrokerStartError",
+    "BrokerURL",
+    "ConfigError",
+    "ConnectError",
+    "EmbeddedBroker",
+    "EngineNotInstalledError",
+    "ExternalBroker",
+    "MQTTSurgeError",
+    "MQTTSurgeWarning",
+    "MosquittoBroker",
+    "QueueFullWarning",
+    "SubscribeError",
+    "WorkersOverloadedWarning",
+    "__version__",
+    "broker_from_spec",
+    "parse_broker",
+]

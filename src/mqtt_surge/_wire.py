@@ -1,0 +1,143 @@
+"""Just enough MQTT 3.1.1 on a plain socket: the readiness probe and the fast test publisher.
+
+paho stays the transport of the subscriber. This module exists because two jobs need less than a
+client: proving a broker answers CONNECT with CONNACK (a raw TCP probe would hang amqtt's shutdown,
+and a paho client costs a thread), and publishing pre-encoded packets faster than paho can.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import struct
+import time
+
+from ._errors import ConnectError
+from ._url import BrokerURL
+
+CONNACK_REASONS = {
+    1: ("protocol", "unacceptable protocol version"),
+    2: ("refused", "client identifier rejected"),
+    3: ("refused", "server unavailable"),
+    4: ("bad_credentials", "bad user name or password"),
+    5: ("not_authorized", "not authorized"),
+}
+DISCONNECT = b"\xe0\x00"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _mqtt_str(value: str | bytes) -> bytes:
+    data = value.encode() if isinstance(value, str) else value
+    return struct.pack("!H", len(data)) + data
+
+
+def encode_connect(
+    client_id: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    keepalive: int = 60,
+    clean_session: bool = True,
+) -> bytes:
+    flags = 0x02 if clean_session else 0
+    payload = _mqtt_str(client_id)
+    if username is not None:
+        flags |= 0x80
+        payload += _mqtt_str(username)
+        if password is not None:
+            flags |= 0x40
+            payload += _mqtt_str(password)
+    body = _mqtt_str("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + payload
+    return b"\x10" + _varint(len(body)) + body
+
+
+def encode_publish(
+    topic: str, payload: bytes, *, qos: int = 0, mid: int = 0, retain: bool = False
+) -> bytes:
+    header = 0x30 | (qos << 1) | int(retain)
+    body = _mqtt_str(topic) + (struct.pack("!H", mid) if qos else b"") + payload
+    return bytes([header]) + _varint(len(body)) + body
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        buf += chunk
+    return buf
+
+
+def open_session(
+    url: BrokerURL,
+    *,
+    timeout: float,
+    client_id: str | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> socket.socket:
+    """Connect, send CONNECT, wait for CONNACK; return the connected socket.
+
+    Raises :class:`ConnectError` saying what was expected and what was seen.
+    """
+    cid = client_id or f"mqtt-surge-probe-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    where = url.redacted
+    try:
+        sock = socket.create_connection((url.host, url.port), timeout=timeout)
+    except TimeoutError as exc:
+        raise ConnectError(
+            f"{where}: no TCP connection within {timeout:g}s", reason="timeout"
+        ) from exc
+    except OSError as exc:
+        raise ConnectError(
+            f"{where} is unreachable: {exc.strerror or exc}", reason="unreachable"
+        ) from exc
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if url.tls:
+            ctx = tls_context or ssl.create_default_context()
+            sock = ctx.wrap_socket(sock, server_hostname=url.host)
+        sock.sendall(
+            encode_connect(cid, username=url.username, password=url.password, keepalive=60)
+        )
+        head = _recv_exact(sock, 4)
+    except TimeoutError as exc:
+        sock.close()
+        raise ConnectError(
+            f"{where} accepted TCP but sent no CONNACK within {timeout:g}s", reason="timeout"
+        ) from exc
+    except (OSError, ConnectionError) as exc:
+        sock.close()
+        raise ConnectError(
+            f"{where} closed the connection before CONNACK: {exc}", reason="refused"
+        ) from exc
+    if head[0] != 0x20 or head[1] != 2:
+        sock.close()
+        raise ConnectError(
+            f"{where} answered CONNECT with {head.hex()} instead of a CONNACK", reason="protocol"
+        )
+    rc = head[3]
+    if rc:
+        sock.close()
+        reason, text = CONNACK_REASONS.get(rc, ("refused", f"return code {rc}"))
+        raise ConnectError(f"{where} refused the connection: {text}", reason=reason, return_code=rc)
+    sock.settimeout(None)
+    return sock
+
+
+def probe(url: BrokerURL, *, timeout: float, tls_context: ssl.SSLContext | None = None) -> None:
+    """Prove that ``url`` answers an MQTT CONNECT with a successful CONNACK, then disconnect."""
+    sock = open_session(url, timeout=timeout, tls_context=tls_context)
+    try:
+        sock.sendall(DISCONNECT)
+    finally:
+        sock.close()

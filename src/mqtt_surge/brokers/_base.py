@@ -1,0 +1,169 @@
+"""What every broker engine shares: an address, start/stop, and a context manager."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+from .._errors import BrokerStartError, ConfigError, ConnectError
+from .._url import BrokerURL
+from .._wire import probe
+
+logger = logging.getLogger("mqtt_surge")
+
+DEFAULT_START_TIMEOUT = 10.0
+DEFAULT_STOP_TIMEOUT = 5.0
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """The interface the fixtures, the CLI and the load suite use, whatever runs the broker."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def url(self) -> BrokerURL: ...
+
+    @property
+    def engine(self) -> str: ...
+
+    def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> Broker: ...
+
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Broker: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class BrokerBase:
+    """Shared lifecycle: ``start()`` once ready, ``stop()`` idempotent, context manager.
+
+    Subclasses implement ``_start(deadline)`` (launch; return once listening) and ``_stop()``.
+    ``start()`` then proves readiness with an MQTT CONNECT/CONNACK exchange.
+    """
+
+    engine = "base"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"port {port} is out of range: use 0 (any free port) or 1-65535")
+        if (username is None) != (password is None):
+            raise ConfigError("give both username and password, or neither")
+        self._host = host
+        self._requested_port = port
+        self._port = port
+        self._username = username
+        self._password = password
+        self._lock = threading.Lock()
+        self._running = False
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        if not self._port:
+            raise RuntimeError(f"{self!r} has no port yet: call start() first")
+        return self._port
+
+    @property
+    def url(self) -> BrokerURL:
+        return BrokerURL(
+            host=self._host, port=self.port, username=self._username, password=self._password
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> BrokerBase:
+        """Start the engine and return once an MQTT CONNECT got its CONNACK.
+
+        Raises :class:`BrokerStartError` naming host:port and the cause.
+        """
+        with self._lock:
+            if self._running:
+                return self
+            try:
+                self._start(timeout)
+                self._wait_ready(timeout)
+            except BaseException:
+                self._stop()
+                self._port = self._requested_port
+                raise
+            self._running = True
+            logger.debug("%s ready at %s", self.engine, self.url)
+            return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        try:
+            probe(self.url, timeout=timeout)
+        except ConnectError as exc:
+            raise BrokerStartError(
+                f"{self.engine} broker at {self._host}:{self._port} started but did not accept "
+                f"an MQTT CONNECT: {exc}{self._diagnostics()}"
+            ) from exc
+
+    def stop(self) -> None:
+        """Stop the engine; leaves no thread, task, socket or child process behind. Idempotent."""
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+            # the port is kept: a later start() comes back on the same address, as a restart should
+            self._stop()
+
+    def _diagnostics(self) -> str:
+        return ""
+
+    def _start(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> BrokerBase:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = f"{self._host}:{self._port}" if self._port else f"{self._host}:(not started)"
+        state = "running" if self._running else "stopped"
+        return f"<{type(self).__name__} {where} {state}>"
+
+
+def free_port(host: str) -> int:
+    """A port that was free a moment ago on ``host``, for engines that cannot bind port 0.
+
+    A race with another process is possible; callers retry on "address in use".
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,70 @@
+"""The ``mqtt-surge`` command line: run a broker, and more to come."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from ._errors import MQTTSurgeError
+from .brokers import ENGINES, broker_from_spec
+
+
+def _cmd_broker(args: argparse.Namespace) -> int:
+    options: dict[str, object] = {"host": args.host, "port": args.port}
+    if args.username is not None:
+        options.update(username=args.username, password=args.password)
+    broker = broker_from_spec(args.engine, **options)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with broker:
+            # the URL alone on one line, so scripts can read it: url=$(mqtt-surge broker | head -1)
+            print(broker.url.full, flush=True)
+            stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mqtt-surge", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    broker = sub.add_parser("broker", help="run a local broker in the foreground; prints its URL")
+    broker.add_argument("--engine", choices=ENGINES, default="embedded")
+    broker.add_argument("--host", default="127.0.0.1")
+    broker.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    broker.add_argument("--username", help="only this login gets in (needs --password)")
+    broker.add_argument("--password")
+    broker.set_defaults(func=_cmd_broker)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (getattr(args, "username", None) is None) != (getattr(args, "password", None) is None):
+        parser.error("--username and --password go together")
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except MQTTSurgeError as exc:
+        print(f"mqtt-surge: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+import mqtt_surge
+
+
+def test_all_is_sorted_and_complete() -> None:
+    exported = mqtt_surge.__all__
+    assert exported == sorted(exported)
+    public = {
+        name
+        for name, value in vars(mqtt_surge).items()
+        if not name.startswith("_") and getattr(value, "__module__", "").startswith("mqtt_surge")
+    }
+    assert public <= set(exported), public - set(exported)
+    for name in exported:
+        assert hasattr(mqtt_surge, name), name
+
+
+def test_version_comes_from_metadata() -> None:
+    from importlib.metadata import version
+
+    assert mqtt_surge.__version__ == version("mqtt-surge")
