@@ -1,0 +1,104 @@
+"""Pieces the benchmarks share: a fast raw-socket publisher, a paho counter, brokers in children."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+import paho.mqtt.client as mqtt
+
+from mqtt_surge import BrokerURL, parse_broker
+from mqtt_surge._wire import DISCONNECT, encode_publish, open_session
+
+
+def median_range(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):,.1f} ({min(values):,.1f}-{max(values):,.1f})"
+
+
+class RawPublisher:
+    """Pre-encoded PUBLISH packets written to a plain socket: not the bottleneck (>100k msg/s)."""
+
+    def __init__(self, url: BrokerURL) -> None:
+        self._sock = open_session(url, timeout=10, client_id=f"bench-pub-{time.monotonic_ns()}")
+
+    def send(self, topic: str, n: int, size: int = 64) -> None:
+        packets = b"".join(
+            encode_publish(topic, str(i).encode().ljust(size, b".")) for i in range(n)
+        )
+        self._sock.sendall(packets)
+
+    def close(self) -> None:
+        try:
+            self._sock.sendall(DISCONNECT)
+        finally:
+            self._sock.close()
+
+
+class PahoCounter:
+    """A raw paho subscriber with a no-op on_message that only counts; signals at ``expected``."""
+
+    def __init__(self, url: BrokerURL, topic: str, qos: int = 0) -> None:
+        self.count = 0
+        self.first = self.last = 0.0
+        self.expected = sys.maxsize  # set by expect() before anything is published
+        self.done = threading.Event()
+        subscribed = threading.Event()
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self._client.on_connect = lambda c, *a: c.subscribe(topic, qos)
+        self._client.on_subscribe = lambda *a: subscribed.set()
+        self._client.on_message = self._on_message
+        self._client.connect(url.host, url.port)
+        self._client.loop_start()
+        if not subscribed.wait(10):
+            raise RuntimeError("benchmark subscriber got no SUBACK")
+
+    def _on_message(self, _c: object, _u: object, _m: object) -> None:
+        self.count += 1
+        now = time.perf_counter()
+        if self.count == 1:
+            self.first = now
+        self.last = now
+        if self.count >= self.expected:
+            self.done.set()
+
+    def expect(self, expected: int) -> None:
+        """Call before publishing: ``done`` is set once this many messages arrived."""
+        self.expected = expected
+        if self.count >= expected:
+            self.done.set()
+
+    def wait(self, idle_timeout: float = 5.0) -> int:
+        """Wait until the expected count arrived, or nothing arrived for ``idle_timeout``."""
+        seen = -1
+        while not self.done.wait(idle_timeout):
+            if self.count == seen:
+                break
+            seen = self.count
+        return self.count
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def broker_in_child(code: str) -> tuple[subprocess.Popen[str], BrokerURL]:
+    """Run ``code`` (which must print the broker URL and then wait on stdin) in a child process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"broker child printed no URL (exit {proc.wait()})")
+    return proc, parse_broker(line)
+
+
+def stop_child(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.wait(30)
