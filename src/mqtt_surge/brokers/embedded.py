@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import gc
 import importlib
-import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from .._errors import BrokerStartError, EngineNotInstalledError
+from .._loop import LoopThread
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
 
 _AUTH_PLUGIN = "mqtt_surge.brokers._amqtt_auth.StaticCredentialsAuthPlugin"
@@ -88,12 +87,10 @@ class EmbeddedBroker(BrokerBase):
             )
         self._plugins = dict(plugins)
         self._stop_timeout = stop_timeout
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop_thread = LoopThread("mqtt-surge-amqtt")
         self._amqtt: Any = None
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.Transport] = set()
-        self._ready: concurrent.futures.Future[int] | None = None
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -105,20 +102,10 @@ class EmbeddedBroker(BrokerBase):
 
     def _start(self, timeout: float) -> None:
         amqtt_broker_module = _import_amqtt_broker()
-        loop = asyncio.new_event_loop()
-        ready: concurrent.futures.Future[int] = concurrent.futures.Future()
-        self._loop = loop
-        self._ready = ready
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(loop, amqtt_broker_module, ready),
-            name="mqtt-surge-amqtt",
-            daemon=True,
-        )
-        self._thread.start()
+        self._loop_thread.start()
         try:
-            self._port = ready.result(timeout)
-        except concurrent.futures.TimeoutError:
+            self._port = self._loop_thread.run(self._serve(amqtt_broker_module), timeout)
+        except TimeoutError:
             raise BrokerStartError(
                 f"embedded broker on {self._host}:{self._requested_port} did not start "
                 f"within {timeout:g}s"
@@ -129,26 +116,7 @@ class EmbeddedBroker(BrokerBase):
                 f"{_root_cause(exc)}"
             ) from exc
 
-    def _run(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        amqtt_broker_module: Any,
-        ready: concurrent.futures.Future[int],
-    ) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._serve(amqtt_broker_module, ready))
-            if ready.exception() is None:
-                loop.run_forever()
-        except BaseException as exc:  # the thread must never die silently
-            if not ready.done():
-                ready.set_exception(exc)
-            else:
-                logger.exception("embedded broker loop failed")
-        finally:
-            _close_loop(loop, self._transports)
-
-    async def _serve(self, amqtt_broker_module: Any, ready: concurrent.futures.Future[int]) -> None:
+    async def _serve(self, amqtt_broker_module: Any) -> int:
         from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter  # noqa: PLC0415
 
         async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -156,7 +124,6 @@ class EmbeddedBroker(BrokerBase):
                 StreamReaderAdapter(reader), StreamWriterAdapter(writer), "default"
             )
 
-        amqtt: Any = None
         try:
             # amqtt's Broker grabs the running loop in its constructor: build it here, on its loop
             amqtt = amqtt_broker_module.Broker(self._config())
@@ -168,11 +135,10 @@ class EmbeddedBroker(BrokerBase):
                 self._port,
                 reuse_address=True,
             )
-            ready.set_result(int(self._server.sockets[0].getsockname()[1]))
-        except Exception as exc:
-            if self._amqtt is not None:
-                await self._shutdown()
-            ready.set_exception(exc)
+        except BaseException:
+            await self._shutdown()
+            raise
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def _shutdown(self) -> None:
         if self._server is not None:
@@ -194,53 +160,26 @@ class EmbeddedBroker(BrokerBase):
             except Exception:
                 logger.exception("embedded broker shutdown failed; aborting what is left")
         # close() waits to flush; whatever is still open now goes without it
-        for transport in list(self._transports):
-            transport.abort()
+        self._abort_all()
 
     def _stop(self) -> None:
-        loop, thread, ready = self._loop, self._thread, self._ready
-        self._loop = self._thread = self._ready = None
-        if loop is None or thread is None or ready is None:
+        if self._loop_thread.loop is None:
             return
-        started = ready.done() and ready.exception() is None
-        # RuntimeError: the loop closed on its own between the check and the call
-        with contextlib.suppress(RuntimeError):
-            if started and thread.is_alive():
-                done = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-                with contextlib.suppress(concurrent.futures.TimeoutError):
-                    done.result(self._stop_timeout + 2)
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(loop.stop)
-        thread.join(self._stop_timeout + 2)
-        if thread.is_alive():
+        with contextlib.suppress(Exception):  # a failed or hung shutdown: the sweep below aborts
+            self._loop_thread.run(self._shutdown(), self._stop_timeout + 2)
+        if not self._loop_thread.stop(self._stop_timeout + 2, sweep=self._abort_all):
             logger.warning("embedded broker thread did not end within %gs", self._stop_timeout + 2)
+        # Seen here on 3.11: a connection accepted as the loop stops can leave a transport that is
+        # unreachable (a cycle through its own read callback) before connection_made ever ran, so
+        # no sweep finds it and its socket stays open until some later GC. Collect it now.
+        gc.collect()
+
+    def _abort_all(self) -> None:
+        for transport in list(self._transports):
+            transport.abort()
 
 
 def _root_cause(exc: BaseException) -> BaseException:
     while exc.__cause__ is not None:
         exc = exc.__cause__
     return exc
-
-
-def _close_loop(loop: asyncio.AbstractEventLoop, transports: set[asyncio.Transport]) -> None:
-    """Cancel what amqtt left running, abort every socket, join the executor, close the loop."""
-    try:
-        # a connection accepted while the loop was stopping gets its transport and client task
-        # only now: sweep until a pass finds no task left, so no socket outlives the loop
-        while True:
-            for transport in list(transports):
-                transport.abort()
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            if not pending:
-                break
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-    finally:
-        loop.close()
-        # Seen here on 3.11: a connection accepted as the loop stops can leave a transport that is
-        # unreachable (a cycle through its own read callback) before connection_made ever ran, so
-        # no sweep finds it and its socket stays open until some later GC. Collect it now.
-        gc.collect()
