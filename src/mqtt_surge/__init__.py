@@ -18,6 +18,8 @@ from ._errors import (
     SubscribeError,
     WorkersOverloadedWarning,
 )
+from ._message import Message, as_text
+from ._stats import Stats
 from ._url import BrokerURL, parse_broker
 from .brokers import (
     Broker,
@@ -26,6 +28,8 @@ from .brokers import (
     MosquittoBroker,
     broker_from_spec,
 )
+from .manager import MQTTManager
+from .subscriber import MQTTSubscriber, Subscriber
 
 try:
     __version__ = version("mqtt-surge")
@@ -43,13 +47,19 @@ __all__ = [
     "EmbeddedBroker",
     "EngineNotInstalledError",
     "ExternalBroker",
+    "MQTTManager",
+    "MQTTSubscriber",
     "MQTTSurgeError",
     "MQTTSurgeWarning",
+    "Message",
     "MosquittoBroker",
     "QueueFullWarning",
+    "Stats",
     "SubscribeError",
+    "Subscriber",
     "WorkersOverloadedWarning",
     "__version__",
+    "as_text",
     "broker_from_spec",
     "parse_broker",
 ]

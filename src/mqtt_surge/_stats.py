@@ -1,0 +1,43 @@
+"""The frozen snapshot of a subscriber's counters."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Stats:
+    """Counters at one instant. Always ``received == processed + failed + dropped + abandoned +
+    queued + in_flight`` (see :attr:`accounted`).
+
+    - ``received``: handed to us by the transport.
+    - ``processed`` / ``failed``: the callback returned / raised.
+    - ``dropped``: evicted by the overflow policy (the oldest with ``drop_oldest``).
+    - ``abandoned``: given up at stop (still queued at the drain timeout, or arrived after intake
+      stopped).
+    - ``queued``: in the buffer now; ``in_flight``: taken by a worker, not finished yet.
+    - ``max_queue_depth``: the deepest the buffer has been; ``reconnects``: connections after
+      the first.
+    """
+
+    received: int = 0
+    processed: int = 0
+    failed: int = 0
+    dropped: int = 0
+    abandoned: int = 0
+    queued: int = 0
+    in_flight: int = 0
+    max_queue_depth: int = 0
+    reconnects: int = 0
+
+    @property
+    def accounted(self) -> bool:
+        """Whether every received message is in exactly one state."""
+        return self.received == (
+            self.processed
+            + self.failed
+            + self.dropped
+            + self.abandoned
+            + self.queued
+            + self.in_flight
+        )

@@ -1,0 +1,653 @@
+"""The subscriber: paho's network thread -> one bounded buffer -> worker threads -> callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from . import _paho
+from ._buffer import Buffer, BufferClosed, Overflow
+from ._dispatch import AsyncRunner, Dispatcher
+from ._errors import (
+    AsyncioLoopWarning,
+    ConfigError,
+    ConnectError,
+    QueueFullWarning,
+    SubscribeError,
+    WorkersOverloadedWarning,
+)
+from ._loop import LoopThread
+from ._message import Message, build_message, filter_matches, validate_filter
+from ._stats import Stats
+from ._url import BrokerURL, parse_broker
+from ._warn import RateLimited, warn_caller
+
+if TYPE_CHECKING:
+    from .brokers import Broker
+
+logger = logging.getLogger("mqtt_surge")
+
+# a callback returns None, or an awaitable when it is ``async def``
+Callback = Callable[[Message], Any]
+ErrorHook = Callable[[BaseException, Message], Any]
+TopicSpec = Union[str, tuple[str, int], Sequence[Union[str, tuple[str, int]]]]  # noqa: UP007 - runtime alias on 3.10
+Ack = Literal["on_receive", "after_processing"]
+# What the network thread enqueues: the message's fields, the connection generation it came on
+# (stale acks are skipped) and when it came. A flat tuple of atoms: cheap to build on the scarce
+# network thread, and paho's message (with its lock objects) dies at once instead of waiting in
+# the buffer for the garbage collector. A worker builds the Message from it.
+_Item = tuple[str, bytes, int, bool, int, Any, float, int]  # Message's fields + generation
+
+ACK_MODES: tuple[str, ...] = ("on_receive", "after_processing")
+LOOP_WARNING = "Detected asyncio event loop. Consider using an async callback."
+MAX_BATCH = 500
+
+
+def _parse_topics(topic: TopicSpec | None, qos: int) -> list[tuple[str, int]]:
+    if topic is None:
+        return []
+    items: Iterable[str | tuple[str, int]]
+    if isinstance(topic, str) or (
+        isinstance(topic, tuple) and len(topic) == 2 and isinstance(topic[1], int)
+    ):
+        items = [topic]
+    else:
+        items = topic
+    result = []
+    for item in items:
+        name, item_qos = (item, qos) if isinstance(item, str) else item
+        result.append((validate_filter(name), _check_qos(item_qos, f"QoS of {name!r}")))
+    if not result:
+        raise ConfigError("topic is an empty list: give at least one topic filter")
+    return result
+
+
+def _check_qos(qos: object, what: str = "qos") -> int:
+    if isinstance(qos, bool) or qos not in (0, 1, 2):
+        raise ConfigError(f"{what} must be 0, 1 or 2, got {qos!r}")
+    return qos
+
+
+def _check_positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async __call__ on an object
+    )
+
+
+class Subscriber:
+    """A background MQTT subscriber that survives bursts.
+
+    ``Subscriber(broker="localhost", topic="sensors/#", callback=handle).start()`` connects, waits
+    for the SUBACK and returns; paho's network thread only converts messages and puts them in a
+    bounded buffer (``max_queue_size``; when full, ``overflow`` decides: drop the oldest by
+    default), and ``worker_threads`` workers call ``callback(message)`` on batches taken from it.
+    ``async def`` callbacks run on the event loop that was running when ``start()`` was called
+    (or ``loop=``), else on a loop thread of the subscriber's own, at most ``max_concurrency``
+    at a time. ``stop()`` drains, accounts for every message and joins every thread.
+    """
+
+    def __init__(  # noqa: PLR0912, PLR0915 - one check per option of the design's keyword API
+        self,
+        broker: str | BrokerURL | Broker = "localhost",
+        topic: TopicSpec | None = None,
+        callback: Callback | None = None,
+        *,
+        callbacks: Mapping[str, Callback] | None = None,
+        max_queue_size: int = 1000,
+        worker_threads: int = 4,
+        overflow: Overflow = "drop_oldest",
+        qos: int = 0,
+        ack: Ack = "on_receive",
+        client_id: str | None = None,
+        clean_session: bool | None = None,
+        session_expiry: int | None = None,
+        keepalive: int = 60,
+        protocol: int | str = 4,
+        tls: bool | ssl.SSLContext | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        ordered: Literal[False, "topic"] = False,
+        max_concurrency: int = 100,
+        loop: asyncio.AbstractEventLoop | None = None,
+        on_error: ErrorHook | None = None,
+        warn_interval: float = 5.0,
+    ) -> None:
+        self._broker_source = broker
+        self._url = (
+            self._resolve_url(broker, username, password) if not _is_broker(broker) else None
+        )
+        self._username, self._password = username, password
+
+        qos = _check_qos(qos)
+        self._routes: list[tuple[str, Callback]] = []
+        for name, fn in (callbacks or {}).items():
+            if not callable(fn):
+                raise TypeError(f"callbacks[{name!r}] is not callable: {fn!r}")
+            self._routes.append((validate_filter(name), fn))
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}")
+        if callback is None and not self._routes:
+            raise TypeError("give callback= (called for every message) or callbacks={filter: fn}")
+        self._callback = callback
+        self._topics = _parse_topics(topic, qos) or [(f, qos) for f, _ in self._routes]
+        if not self._topics:
+            raise ConfigError("give topic= (a filter or a list of filters)")
+
+        self.max_queue_size = _check_positive("max_queue_size", max_queue_size)
+        self.worker_threads = _check_positive("worker_threads", worker_threads)
+        self.max_concurrency = _check_positive("max_concurrency", max_concurrency)
+        self._overflow = overflow
+        Buffer(max_queue_size, overflow)  # validates overflow now, at construction
+        if ack not in ACK_MODES:
+            raise ConfigError(f"ack must be one of {', '.join(ACK_MODES)}; got {ack!r}")
+        if ack == "after_processing" and max(q for _, q in self._topics) == 0:
+            raise ConfigError(
+                "ack='after_processing' needs qos >= 1 (QoS 0 messages are never acknowledged)"
+            )
+        self._ack = ack
+        if ordered not in (False, "topic"):
+            raise ConfigError(f"ordered must be False or 'topic', got {ordered!r}")
+        self._ordered = ordered == "topic"
+        self._protocol = {4: 4, "3.1.1": 4, "4": 4, 5: 5, "5": 5, "5.0": 5}.get(protocol, 0)
+        if not self._protocol:
+            raise ConfigError(f"protocol must be 4 ('3.1.1') or 5, got {protocol!r}")
+        if clean_session is not None and self._protocol == 5:
+            raise ConfigError("clean_session is for MQTT 3.1.1; with protocol=5 use session_expiry")
+        if session_expiry is not None and self._protocol != 5:
+            raise ConfigError("session_expiry needs protocol=5; with 3.1.1 use clean_session")
+        persistent = clean_session is False or bool(session_expiry)
+        if persistent and not client_id:
+            raise ConfigError("a persistent session needs a fixed client_id to resume it")
+        self._clean_session = clean_session
+        self._session_expiry = session_expiry
+        self._client_id = client_id or f"mqtt-surge-{uuid.uuid4().hex[:12]}"
+        if isinstance(keepalive, bool) or not isinstance(keepalive, int) or keepalive < 0:
+            raise ConfigError(f"keepalive must be an int >= 0 (seconds), got {keepalive!r}")
+        self._keepalive = keepalive
+        if tls is not None and not isinstance(tls, (bool, ssl.SSLContext)):
+            raise ConfigError(f"tls must be True, False or an ssl.SSLContext, got {tls!r}")
+        self._tls = tls
+        if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
+            raise TypeError(f"loop must be an asyncio event loop, got {loop!r}")
+        self._loop = loop
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable, got {on_error!r}")
+        self._on_error = on_error
+        self._warn_full = RateLimited(QueueFullWarning, warn_interval)
+        self._warn_overloaded = RateLimited(WorkersOverloadedWarning, warn_interval)
+        self._log_failure = RateLimited(None, warn_interval, logging.ERROR)
+
+        self._state_lock = threading.Lock()
+        self._state: Literal["new", "running", "stopping", "stopped"] = "new"
+        self._stopped = threading.Event()
+        self._final: Stats | None = None
+        self._reset()
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _resolve_url(
+        broker: str | BrokerURL | Broker, username: str | None, password: str | None
+    ) -> BrokerURL:
+        if isinstance(broker, BrokerURL):
+            url = broker
+        elif isinstance(broker, str):
+            url = parse_broker(broker)
+        else:
+            url = broker.url
+        if username is not None:
+            url = BrokerURL(url.host, url.port, url.scheme, username, password)
+        elif password is not None:
+            raise ConfigError("password given without username")
+        return url
+
+    def _reset(self) -> None:
+        lanes = self.worker_threads if self._ordered else 1
+        self._buffer: Buffer[_Item] = Buffer(
+            self.max_queue_size,
+            self._overflow,
+            lanes,
+            # in-flight batches sit outside the bound: keep them small next to it
+            max_batch=max(1, min(MAX_BATCH, self.max_queue_size // (2 * self.worker_threads))),
+        )
+        self._lanes = lanes
+        self._generation = 0
+        self._connects = 0
+        self._subscribed = threading.Event()
+        self._fatal: BaseException | None = None
+        self._last_connect_problem = ""
+        self._client: _paho.PahoClient | None = None
+        self._dispatcher: Dispatcher[_Item] | None = None
+        self._runner: AsyncRunner[_Item] | None = None
+        self._own_loop: LoopThread | None = None
+        self._callback_loop: asyncio.AbstractEventLoop | None = None
+        self._runner_lock = threading.Lock()
+        self._sub_mid: int | None = None
+
+    @property
+    def url(self) -> BrokerURL:
+        if self._url is None:
+            self._url = self._resolve_url(self._broker_source, self._username, self._password)
+        return self._url
+
+    @property
+    def topics(self) -> list[tuple[str, int]]:
+        return list(self._topics)
+
+    @property
+    def client_id(self) -> str:
+        return self._client_id
+
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    def __repr__(self) -> str:
+        url = self._url.redacted if self._url else repr(self._broker_source)
+        topics = ", ".join(f for f, _ in self._topics)
+        return f"<Subscriber {url} [{topics}] {self._state}>"
+
+    # -- the network thread ---------------------------------------------------------------------
+
+    def _on_connect(
+        self, client: _paho.PahoClient, _u: object, _f: object, reason_code: Any, _p: object
+    ) -> None:
+        if _paho.is_failure(reason_code):
+            error = _paho.connect_error(reason_code, self.url)
+            self._last_connect_problem = str(error)
+            if not self._subscribed.is_set() and error.reason in {
+                "bad_credentials",
+                "not_authorized",
+            }:
+                self._fatal = error
+                self._subscribed.set()  # wakes start(), which raises
+            logger.warning("mqtt_surge: %s", error)
+            return
+        self._connects += 1
+        self._generation += 1  # acks of messages from an earlier connection are stale now
+        if self._connects > 1:
+            logger.info("reconnected to %s; subscribing again", self.url)
+        # paho never resubscribes by itself: every connect subscribes again
+        result, mid = client.subscribe(self._topics)
+        if result:
+            logger.warning("subscribe failed to send: %s", _paho.error_string(result))
+        self._sub_mid = mid
+
+    def _on_subscribe(
+        self, _c: object, _u: object, mid: int, reason_codes: list[Any], _p: object
+    ) -> None:
+        failed = [
+            f"{name} ({code})"
+            for (name, _), code in zip(self._topics, reason_codes, strict=False)
+            if _paho.is_failure(code)
+        ]
+        if failed:
+            error = SubscribeError(f"{self.url.redacted} rejected: {', '.join(failed)}")
+            logger.error("mqtt_surge: %s", error)
+            if not self._subscribed.is_set():
+                self._fatal = error
+        self._subscribed.set()
+
+    def _on_connect_fail(self, _c: object, _u: object) -> None:
+        self._last_connect_problem = f"could not connect to {self.url.redacted}"
+        logger.info("mqtt_surge: connection to %s failed; retrying", self.url)
+
+    def _on_disconnect(
+        self, _c: object, _u: object, _f: object, reason_code: Any, _p: object
+    ) -> None:
+        if self._state == "running":
+            logger.warning(
+                "mqtt_surge: disconnected from %s (%s); reconnecting", self.url, reason_code
+            )
+
+    def _on_message(self, msg: _paho.PahoMessage) -> None:
+        # only enqueue here: a slow network thread misses keepalives, and it is the bottleneck
+        item = (*_paho.fields(msg, self._protocol == 5), time.time(), self._generation)
+        lane = hash(item[0]) % self._lanes if self._lanes > 1 else 0
+        buffer = self._buffer
+        try:
+            dropped = buffer.put(item, lane)
+        except BufferClosed:
+            return  # counted as abandoned; not acked, so a persistent session gets it again
+        if dropped is not None:
+            self._dropped(dropped)
+        if buffer.size >= buffer.high_water and buffer.high_for() > 1.0:
+            self._warn_overloaded(self._overloaded_text)
+
+    def _dropped(self, item: _Item) -> None:
+        qos, mid, generation = item[2], item[4], item[7]
+        if qos and self._ack == "after_processing" and generation == self._generation:
+            # dropped on purpose: acknowledge it, or the broker would send it again
+            self._acknowledge(mid, qos)
+        self._warn_full(self._queue_full_text)
+
+    def _queue_full_text(self, count: int) -> str:
+        policy = {"drop_oldest": "the oldest", "drop_newest": "the newest"}.get(self._overflow, "a")
+        return (
+            f"Message queue full, dropping message. {count} dropped since the last warning "
+            f"({policy} each time; max_queue_size={self.max_queue_size}). Raise max_queue_size, "
+            f"add worker_threads (now {self.worker_threads}) or make the callback faster."
+        )
+
+    def _overloaded_text(self, count: int) -> str:
+        return (
+            f"Workers overloaded: the buffer has stayed above 80% of max_queue_size "
+            f"({self.max_queue_size}) for {self._buffer.high_for():.1f}s, so messages arrive "
+            f"faster than {self.worker_threads} worker_threads process them. Raise worker_threads "
+            f"or make the callback faster ({count} checks since the last warning)."
+        )
+
+    def _acknowledge(self, mid: int, qos: int) -> None:
+        client = self._client
+        if client is not None:
+            client.ack(mid, qos)
+
+    # -- the workers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _message(item: _Item) -> Message:
+        return build_message(item)
+
+    def _process(self, item: _Item) -> Any:
+        message = self._message(item)
+        if not self._routes:
+            assert self._callback is not None
+            return self._callback(message)
+        matched = [fn for f, fn in self._routes if filter_matches(f, message.topic)]
+        if not matched:
+            if self._callback is None:
+                return None  # subscribed, but no route for it: processed, nothing to do
+            matched = [self._callback]
+        results = [fn(message) for fn in matched]
+        awaitables = [r for r in results if inspect.isawaitable(r)]
+        if not awaitables:
+            return None
+        if len(awaitables) == 1:
+            return awaitables[0]
+        return _gather(awaitables)
+
+    def _after(self, item: _Item, error: BaseException | None) -> None:
+        qos, mid, generation = item[2], item[4], item[7]
+        if qos and self._ack == "after_processing":
+            if generation == self._generation:
+                self._acknowledge(mid, qos)
+            else:
+                logger.debug("not acking mid %d: it came on an earlier connection", mid)
+        if error is None:
+            return
+        message = self._message(item)
+        self._log_failure(
+            lambda n: (
+                f"callback failed on topic {message.topic!r} ({n} failure(s) since the "
+                f"last report): {error!r}"
+            ),
+            exc_info=error,
+        )
+        if self._on_error is not None:
+            try:
+                self._on_error(error, message)
+            except Exception:
+                logger.exception("on_error hook raised")
+
+    def _get_runner(self) -> AsyncRunner[_Item]:
+        if self._runner is None:
+            with self._runner_lock:
+                if self._runner is None:
+                    loop = self._callback_loop
+                    if loop is None:
+                        self._own_loop = LoopThread(f"mqtt-surge-loop-{self._client_id}")
+                        loop = self._own_loop.start()
+                    self._runner = AsyncRunner(
+                        loop, self.max_concurrency, self._buffer, self._after
+                    )
+        return self._runner
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, wait: bool = True, timeout: float = 10.0) -> Subscriber:
+        """Connect and subscribe in the background; with ``wait`` return once SUBACK arrived.
+
+        Raises :class:`ConnectError` (refused, bad credentials, unreachable, timeout) or
+        :class:`SubscribeError` (a filter was rejected); nothing is left running then.
+        """
+        try:
+            running_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running_loop = None
+        return self._start(wait, timeout, running_loop)
+
+    def _start(
+        self, wait: bool, timeout: float, running_loop: asyncio.AbstractEventLoop | None
+    ) -> Subscriber:
+        with self._state_lock:
+            if self._state in ("running", "stopping"):
+                return self
+            if self._state == "stopped":
+                self._reset()
+            self._state = "running"
+            self._stopped.clear()
+            self._final = None
+        try:
+            self._launch(running_loop)
+            if wait:
+                self._wait_subscribed(timeout)
+        except BaseException:
+            self._shutdown(timeout=1.0, drain=False)
+            raise
+        return self
+
+    def _launch(self, running_loop: asyncio.AbstractEventLoop | None) -> None:
+        callbacks = [fn for _, fn in self._routes] + ([self._callback] if self._callback else [])
+        any_async = any(_is_async(fn) for fn in callbacks)
+        self._callback_loop = self._loop or running_loop
+        if running_loop is not None and self._loop is None and not any_async:
+            warn_caller(LOOP_WARNING, AsyncioLoopWarning)
+        if any_async:
+            self._get_runner()  # start the own loop now rather than on the first message
+        self._dispatcher = Dispatcher(
+            self._buffer,
+            self._process,
+            self._after,
+            workers=self.worker_threads,
+            ordered=self._ordered,
+            runner=self._get_runner,
+            name=f"mqtt-surge-worker-{self._client_id}",
+        )
+        self._dispatcher.start()
+        url = self.url
+        client = _paho.make_client(
+            client_id=self._client_id,
+            protocol=self._protocol,
+            clean_session=self._clean_session,
+            manual_ack=self._ack == "after_processing",
+            url=url,
+            tls=self._tls,
+        )
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        _paho.set_message_handler(client, self._on_message)
+        self._client = client
+        _paho.connect_async(
+            client,
+            url,
+            keepalive=self._keepalive,
+            protocol=self._protocol,
+            session_expiry=self._session_expiry,
+        )
+        client.loop_start()
+
+    def _wait_subscribed(self, timeout: float) -> None:
+        if not self._subscribed.wait(timeout):
+            problem = self._last_connect_problem
+            if self._connects:
+                raise ConnectError(
+                    f"connected to {self.url.redacted} but no SUBACK within {timeout:g}s",
+                    reason="timeout",
+                )
+            raise ConnectError(
+                f"no connection to {self.url.redacted} within {timeout:g}s"
+                + (f": {problem}" if problem else ""),
+                reason="unreachable" if problem else "timeout",
+            )
+        if self._fatal is not None:
+            raise self._fatal
+
+    def stats(self) -> Stats:
+        """A consistent snapshot of the counters (see :class:`Stats`)."""
+        if self._final is not None:
+            return self._final
+        counts = self._buffer.counts()
+        return Stats(
+            received=counts.received,
+            processed=counts.processed,
+            failed=counts.failed,
+            dropped=counts.dropped,
+            abandoned=counts.abandoned,
+            queued=counts.queued,
+            in_flight=counts.in_flight,
+            max_queue_depth=counts.max_queue_depth,
+            reconnects=max(0, self._connects - 1),
+        )
+
+    def stop(self, timeout: float = 5.0, drain: bool = True) -> Stats:
+        """Stop gracefully and return the final :class:`Stats`.
+
+        Stops intake, processes what is buffered for up to ``timeout`` seconds (``drain=False``:
+        none), counts the rest as ``abandoned``, waits up to ``timeout`` more for callbacks still
+        running, disconnects and joins every thread. Idempotent; ``stop()`` before ``start()``
+        does nothing. Called from inside a callback (or from the event loop that runs the async
+        callbacks) it cannot wait for itself: it starts the stop in the background and returns
+        the counters as they are; :meth:`wait_stopped` waits for the end.
+        """
+        with self._state_lock:
+            state = self._state
+            if state == "running":
+                self._state = "stopping"
+        if state in ("new", "stopped"):
+            return self.stats()
+        inside = self._inside()
+        if state == "stopping":
+            if not inside:
+                self._stopped.wait()
+            return self.stats()
+        if inside:
+            threading.Thread(
+                target=self._shutdown, args=(timeout, drain), name="mqtt-surge-stopper"
+            ).start()
+            return self.stats()
+        return self._shutdown(timeout, drain)
+
+    async def astop(self, timeout: float = 5.0, drain: bool = True) -> Stats:
+        """:meth:`stop` without blocking the event loop (which async callbacks may need)."""
+        return await asyncio.to_thread(self.stop, timeout, drain)
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until a stop that is under way has finished; True if it has."""
+        return self._stopped.wait(timeout)
+
+    def _inside(self) -> bool:
+        current = threading.current_thread()
+        ours = list(self._dispatcher.threads) if self._dispatcher else []
+        if self._own_loop is not None and self._own_loop.thread is not None:
+            ours.append(self._own_loop.thread)
+        client_thread = getattr(self._client, "_thread", None)
+        if current in ours or current is client_thread:
+            return True
+        runner = self._runner
+        if runner is not None:
+            try:
+                return asyncio.get_running_loop() is runner.loop
+            except RuntimeError:
+                return False
+        return False
+
+    def _shutdown(self, timeout: float, drain: bool) -> Stats:
+        buffer = self._buffer
+        try:
+            buffer.close()  # intake stops; later arrivals count as abandoned
+            finished = drain and buffer.wait_idle(timeout)
+            if not finished:
+                buffer.abandon_queued()
+            dispatcher = self._dispatcher
+            if dispatcher is not None and not dispatcher.join(timeout):
+                logger.warning(
+                    "mqtt_surge: %d callback(s) still running %gs after stop(); their worker "
+                    "threads are left to finish on their own",
+                    buffer.counts().in_flight,
+                    timeout,
+                )
+            runner = self._runner
+            if runner is not None and not runner.wait(timeout):
+                cancelled = runner.cancel()
+                logger.warning("mqtt_surge: cancelled %d async callback(s) at stop", cancelled)
+            client = self._client
+            if client is not None:
+                client.disconnect()
+                if threading.current_thread() is not getattr(client, "_thread", None):
+                    client.loop_stop()
+            if self._own_loop is not None:
+                self._own_loop.stop(timeout)
+        finally:
+            final = self.stats()
+            with self._state_lock:
+                self._final = final
+                self._state = "stopped"
+            self._stopped.set()
+        return final
+
+    # -- context managers -----------------------------------------------------------------------
+
+    def __enter__(self) -> Subscriber:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Subscriber:
+        loop = asyncio.get_running_loop()
+        # connecting blocks for a round trip: do it off the loop, but run callbacks on it
+        await asyncio.to_thread(self._start, True, 10.0, loop)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.astop()
+
+
+async def _gather(awaitables: list[Awaitable[Any]]) -> None:
+    await asyncio.gather(*awaitables)
+
+
+def _is_broker(obj: object) -> bool:
+    return not isinstance(obj, (str, BrokerURL)) and hasattr(obj, "url") and hasattr(obj, "start")
+
+
+MQTTSubscriber = Subscriber
