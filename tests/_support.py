@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -50,3 +53,42 @@ def roundtrip(url: BrokerURL, payload: bytes = b"hello", qos: int = 1) -> bytes:
         client.disconnect()
         client.loop_stop()
     return received[0]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str = "") -> None:
+    """Poll ``predicate`` until true; for state that has no signal (a subscriber's counters).
+
+    Message arrival has a signal (Recorder); counters such as ``received`` move on the network
+    thread, where adding a notification per message would cost every user.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout:g}s: {what or predicate}")
+        time.sleep(delay)  # pace: polling a counter, backing off
+        delay = min(delay * 2, 0.05)
+
+
+class Gate:
+    """A callback that blocks until opened: makes "the workers are busy" deterministic."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self.entered = threading.Semaphore(0)
+        self.passed: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, message: Any) -> None:
+        self.entered.release()
+        if not self._open.wait(WAIT * 3):
+            raise AssertionError("gate never opened")
+        with self._lock:
+            self.passed.append(message.payload)
+
+    def wait_entered(self, n: int = 1, timeout: float = WAIT) -> None:
+        for _ in range(n):
+            assert self.entered.acquire(timeout=timeout), "no callback reached the gate"
+
+    def open(self) -> None:
+        self._open.set()

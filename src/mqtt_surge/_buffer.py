@@ -61,6 +61,7 @@ class Buffer(Generic[T]):
             raise ConfigError(f"lanes must be >= 1, got {lanes!r}")
         self.maxsize = maxsize
         self.overflow = overflow
+        self._blocking = overflow == "block"
         self.high_water = max(1, int(maxsize * HIGH_WATER))
         self._single = lanes == 1
         # one lane holds items; several hold (sequence, item) so drop_oldest can compare heads
@@ -90,13 +91,16 @@ class Buffer(Generic[T]):
     def closed(self) -> bool:
         return self._closed
 
-    def put(self, item: T, lane: int = 0) -> T | None:  # noqa: PLR0912 - one path per policy
+    def put(self, item: T, lane: int = 0) -> T | None:
         """Add ``item``; return the item dropped to make room (or ``item`` itself), else None.
 
         ``block`` waits for room instead. Raises :class:`BufferClosed` once intake is closed.
         """
         # the network thread runs this for every message: keep the common path short
         with self._lock:
+            # a put blocked for room has not been received yet: it waits before it is counted
+            while self.size >= self.maxsize and self._blocking and not self._closed:
+                self._not_full.wait()
             self._received += 1
             if self._closed:
                 self._abandoned += 1
@@ -105,15 +109,9 @@ class Buffer(Generic[T]):
             if self.size >= self.maxsize:
                 if self.overflow == "drop_oldest":
                     dropped = self._pop_oldest()
-                elif self.overflow == "drop_newest":
+                else:
                     self._dropped += 1
                     return item
-                else:
-                    while self.size >= self.maxsize and not self._closed:
-                        self._not_full.wait()
-                    if self._closed:
-                        self._abandoned += 1
-                        raise BufferClosed
             queue = self._lanes[lane]
             if self._single:
                 queue.append(item)

@@ -1,0 +1,34 @@
+"""Shared brokers: one embedded and one mosquitto per session, and a unique topic per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from mqtt_surge import EmbeddedBroker, MosquittoBroker
+from mqtt_surge.brokers import BrokerBase
+
+
+@pytest.fixture(scope="session")
+def embedded() -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[MosquittoBroker]:
+    with MosquittoBroker() as broker:
+        yield broker
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+def broker(request: pytest.FixtureRequest) -> BrokerBase:
+    """Each test that takes it runs once against each engine."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"test/{uuid.uuid4().hex}"
