@@ -3,6 +3,7 @@ of operations (hypothesis)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -158,10 +159,8 @@ def test_every_item_is_accounted_for(
     for op, arg in ops:
         if op == "put":
             lane = arg % lanes
-            try:
+            with contextlib.suppress(BufferClosed):
                 buffer.put(next_item, lane)
-            except BufferClosed:
-                pass
             next_item += 1
         elif op == "take":
             lane = arg % lanes

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from mqtt_surge import QueueFullWarning, Subscriber, WorkersOverloadedWarning
@@ -124,7 +126,8 @@ def test_workers_overloaded_warning(embedded: BrokerBase, topic: str) -> None:
         qos=1,
     ).start()
     try:
-        with Publisher(embedded.url) as pub, pytest.warns(Warning) as warned:
+        with Publisher(embedded.url) as pub, warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
             pub.burst(topic, 1, qos=1)
             gate.wait_entered()
             pub.burst(topic, 9, qos=1)  # 90% full, held there by the gate
@@ -133,12 +136,12 @@ def test_workers_overloaded_warning(embedded: BrokerBase, topic: str) -> None:
             wait_until(
                 lambda: (
                     bool(pub.burst(topic, 1, qos=1))
-                    and any(w.category is WorkersOverloadedWarning for w in warned.list)
+                    and any(w.category is WorkersOverloadedWarning for w in warned)
                 ),
                 timeout=15,
                 what="overloaded warning",
             )
-        overloaded = [w for w in warned.list if w.category is WorkersOverloadedWarning]
+        overloaded = [w for w in warned if w.category is WorkersOverloadedWarning]
         assert "worker_threads" in str(overloaded[0].message)
     finally:
         gate.open()
