@@ -9,6 +9,8 @@ import sys
 import pytest
 
 from mqtt_surge import parse_broker
+from mqtt_surge.brokers import BrokerBase
+from mqtt_surge.testing import Publisher
 
 from ._support import WAIT, roundtrip
 
@@ -93,3 +95,41 @@ def test_username_without_password_is_a_usage_error() -> None:
     )
     assert result.returncode == 2
     assert "--username and --password go together" in result.stderr
+
+
+def test_subscribe_prints_messages_and_stats_at_exit(mosquitto: BrokerBase, topic: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mqtt_surge", "subscribe", str(mosquitto.url), f"{topic}/#"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert proc.stdout is not None
+        assert proc.stderr.readline().startswith("# subscribed to")  # printed after SUBACK
+        with Publisher(mosquitto.url) as pub:
+            pub.publish(f"{topic}/a", b"hello", qos=1)
+            pub.publish(f"{topic}/b", b"\xff", qos=1)
+        assert proc.stdout.readline() == f"{topic}/a hello\n"
+        assert proc.stdout.readline() == f"{topic}/b \\xff\n"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(WAIT * 2) == 0
+        tail = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "# stats: received=2, processed=2" in tail
+
+
+def test_subscribe_to_an_unreachable_broker_fails_clearly() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mqtt_surge", "subscribe", "127.0.0.1:1", "t", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "127.0.0.1:1" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -64,6 +65,20 @@ def set_message_handler(client: mqtt.Client, handler: Callable[[mqtt.MQTTMessage
         return True
     client.on_message = lambda _client, _userdata, message: handler(message)
     return False
+
+
+def close(client: mqtt.Client) -> None:
+    """Disconnect, join the network thread (unless we are on it), release every socket.
+
+    paho keeps its wake-up socket pair open until the client is garbage-collected, which can be
+    long after a stop (the client and its thread form a cycle); close it now.
+    """
+    client.disconnect()
+    if threading.current_thread() is not getattr(client, "_thread", None):
+        client.loop_stop()
+        reset = getattr(client, "_reset_sockets", None)
+        if callable(reset):
+            reset()
 
 
 def connect_async(

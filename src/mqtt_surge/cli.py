@@ -1,4 +1,4 @@
-"""The ``mqtt-surge`` command line: run a broker, and more to come."""
+"""The ``mqtt-surge`` command line: run a broker; subscribe and print."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import threading
 from collections.abc import Sequence
 
 from ._errors import MQTTSurgeError
+from ._message import Message
 from .brokers import ENGINES, broker_from_spec
+from .subscriber import Subscriber
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
@@ -35,6 +37,37 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_subscribe(args: argparse.Namespace) -> int:
+    def show(message: Message) -> None:
+        payload = message.payload.decode("utf-8", "backslashreplace")
+        print(f"{message.topic} {payload}", flush=True)
+
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda _s, _f: stop.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    subscriber = Subscriber(
+        broker=args.url,
+        topic=args.topics,
+        callback=show,
+        qos=args.qos,
+        max_queue_size=args.max_queue_size,
+        worker_threads=1,  # one worker: lines come out in arrival order
+    )
+    try:
+        subscriber.start(timeout=args.timeout)
+        print(f"# subscribed to {', '.join(args.topics)} at {subscriber.url}", file=sys.stderr)
+        stop.wait()
+    finally:
+        stats = subscriber.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        fields = ", ".join(f"{name}={getattr(stats, name)}" for name in stats.__slots__)
+        print(f"# stats: {fields}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mqtt-surge", description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
@@ -47,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--username", help="only this login gets in (needs --password)")
     broker.add_argument("--password")
     broker.set_defaults(func=_cmd_broker)
+
+    subscribe = sub.add_parser(
+        "subscribe", help="print every message as 'topic payload'; the stats at exit (Ctrl-C)"
+    )
+    subscribe.add_argument("url", help="broker: host, host:port or mqtt://user:pass@host:port")
+    subscribe.add_argument("topics", nargs="+", metavar="TOPIC", help="topic filters")
+    subscribe.add_argument("--qos", type=int, default=0, choices=(0, 1, 2))
+    subscribe.add_argument("--max-queue-size", type=int, default=1000)
+    subscribe.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for SUBACK")
+    subscribe.set_defaults(func=_cmd_subscribe)
     return parser
 
 
@@ -61,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except MQTTSurgeError as exc:
+    except (MQTTSurgeError, ValueError, TypeError) as exc:
         print(f"mqtt-surge: error: {exc}", file=sys.stderr)
         return 2
 

@@ -129,6 +129,11 @@ class Subscriber:
         on_error: ErrorHook | None = None,
         warn_interval: float = 5.0,
     ) -> None:
+        if not isinstance(broker, (str, BrokerURL)) and not _is_broker(broker):
+            raise ConfigError(
+                "broker must be a host, host:port, an mqtt:// URL or a broker object, "
+                f"got {broker!r}"
+            )
         self._broker_source = broker
         self._url = (
             self._resolve_url(broker, username, password) if not _is_broker(broker) else None
@@ -601,9 +606,7 @@ class Subscriber:
                 logger.warning("mqtt_surge: cancelled %d async callback(s) at stop", cancelled)
             client = self._client
             if client is not None:
-                client.disconnect()
-                if threading.current_thread() is not getattr(client, "_thread", None):
-                    client.loop_stop()
+                _paho.close(client)
             if self._own_loop is not None:
                 self._own_loop.stop(timeout)
         finally:
@@ -647,7 +650,10 @@ async def _gather(awaitables: list[Awaitable[Any]]) -> None:
 
 
 def _is_broker(obj: object) -> bool:
-    return not isinstance(obj, (str, BrokerURL)) and hasattr(obj, "url") and hasattr(obj, "start")
+    # look on the type: reading ``url`` of a broker that has not started raises
+    return not isinstance(obj, (str, BrokerURL)) and all(
+        hasattr(type(obj), name) for name in ("url", "start", "stop")
+    )
 
 
 MQTTSubscriber = Subscriber

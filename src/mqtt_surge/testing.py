@@ -270,8 +270,7 @@ class Publisher:
         return self._client
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        _paho.close(self._client)
 
     def __enter__(self) -> Publisher:
         return self.connect()

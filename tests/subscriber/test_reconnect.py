@@ -1,0 +1,117 @@
+"""Connection trouble: a broker restart, and at-least-once delivery across a crash (mosquitto;
+amqtt does not redeliver unacknowledged messages)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+from mqtt_surge import MosquittoBroker, Subscriber
+from mqtt_surge.testing import Publisher, Recorder
+
+from .._support import WAIT, wait_until
+
+
+def test_broker_restart_reconnects_and_resubscribes(topic: str) -> None:
+    broker = MosquittoBroker().start()
+    recorder = Recorder()
+    try:
+        sub = Subscriber(broker=broker.url, topic=topic, callback=recorder, qos=1).start()
+        with Publisher(broker.url) as pub:
+            pub.publish(topic, b"before", qos=1)
+            recorder.wait_for(1)
+        broker.stop()
+        broker.start()  # same port; a clean broker that knows nothing of our subscription
+        # a subscription made again on reconnect is the only way this message can arrive
+        with Publisher(broker.url) as pub:
+            recorder_done = False
+            for _ in range(50):
+                pub.publish(topic, b"after", qos=1)
+                try:
+                    recorder.wait_until(lambda ms: ms[-1].payload == b"after", timeout=0.5)
+                    recorder_done = True
+                    break
+                except AssertionError:
+                    continue  # not resubscribed yet: publish again
+            assert recorder_done, "no message after the broker restart"
+        final = sub.stop()
+        assert final.reconnects >= 1
+        assert final.accounted
+    finally:
+        broker.stop()
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys, threading
+    from mqtt_surge import Subscriber
+
+    url, topic, client_id, log = sys.argv[1:5]
+    hold = threading.Event()
+
+    def handle(message):
+        n = int(message.payload)
+        with open(log, "a") as f:
+            f.write(json.dumps({"n": n}) + "\\n")
+        if n >= 3:
+            hold.wait()  # processing never finishes: killed here
+
+    sub = Subscriber(
+        broker=url, topic=topic, callback=handle, qos=1, ack="after_processing",
+        clean_session=False, client_id=client_id, worker_threads=1,
+    ).start()
+    print("READY", flush=True)
+    threading.Event().wait()
+    """
+)
+
+
+def test_after_processing_redelivers_what_a_killed_process_never_finished(
+    topic: str, tmp_path: Path
+) -> None:
+    client_id = f"crash-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "processed.jsonl"
+    with MosquittoBroker() as broker:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, broker.url.full, topic, client_id, str(log)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "READY"
+            with Publisher(broker.url) as pub:
+                for n in range(6):
+                    pub.publish(topic, str(n), qos=1)
+
+            def started() -> list[int]:
+                if not log.exists():
+                    return []
+                return [json.loads(line)["n"] for line in log.read_text().splitlines()]
+
+            # 0, 1, 2 finish (acked); 3 enters the callback and never returns
+            wait_until(lambda: started() == [0, 1, 2, 3], what="child reached message 3")
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(WAIT)
+
+        recorder = Recorder()
+        with Subscriber(
+            broker=broker.url,
+            topic=topic,
+            callback=recorder,
+            qos=1,
+            ack="after_processing",
+            clean_session=False,
+            client_id=client_id,
+        ):
+            got = recorder.wait_until(lambda ms: len(ms) >= 3, timeout=WAIT)
+        payloads = sorted(int(m.payload) for m in got)
+        # the three the child never acknowledged come again; the acked ones do not
+        assert payloads == [3, 4, 5]
