@@ -43,10 +43,15 @@ def run_child(url: str, impl: str, n: int, *extra: str) -> dict[str, object]:
     publisher = RawPublisher(__import__("mqtt_surge").parse_broker(url))
     try:
         publisher.send(topic, n)
+        # the original design prints its queue-full warnings to stdout: skip to the result
         line = proc.stdout.readline()
+        while line and not line.startswith("{"):
+            line = proc.stdout.readline()
     finally:
         publisher.close()
     proc.wait(60)
+    if not line:
+        raise RuntimeError(f"{impl} child exited with {proc.returncode} and no result")
     return dict(json.loads(line))
 
 

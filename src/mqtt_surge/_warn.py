@@ -50,7 +50,7 @@ class RateLimited:
         if self._category is None:
             return True
         try:
-            warnings.warn(text, self._category, stacklevel=3)
+            warnings.warn(text, self._category, stacklevel=2)
         except Exception:
             logger.exception("a warnings filter raised on %s", self._category.__name__)
         return True
