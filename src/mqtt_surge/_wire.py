@@ -84,6 +84,7 @@ def open_session(
     timeout: float,
     client_id: str | None = None,
     tls_context: ssl.SSLContext | None = None,
+    clean_session: bool = True,
 ) -> socket.socket:
     """Connect, send CONNECT, wait for CONNACK; return the connected socket.
 
@@ -107,7 +108,13 @@ def open_session(
             ctx = tls_context or ssl.create_default_context()
             sock = ctx.wrap_socket(sock, server_hostname=url.host)
         sock.sendall(
-            encode_connect(cid, username=url.username, password=url.password, keepalive=60)
+            encode_connect(
+                cid,
+                username=url.username,
+                password=url.password,
+                keepalive=60,
+                clean_session=clean_session,
+            )
         )
         head = _recv_exact(sock, 4)
     except TimeoutError as exc:

@@ -4,6 +4,7 @@ amqtt does not redeliver unacknowledged messages)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -12,10 +13,13 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import pytest
+
 from mqtt_surge import MosquittoBroker, Subscriber
+from mqtt_surge._wire import DISCONNECT, open_session
 from mqtt_surge.testing import Publisher, Recorder
 
-from .._support import WAIT, wait_until
+from .._support import WAIT, Gate, wait_until
 
 
 def test_broker_restart_reconnects_and_resubscribes(topic: str) -> None:
@@ -115,3 +119,48 @@ def test_after_processing_redelivers_what_a_killed_process_never_finished(
         payloads = sorted(int(m.payload) for m in got)
         # the three the child never acknowledged come again; the acked ones do not
         assert payloads == [3, 4, 5]
+
+
+def test_acks_from_an_earlier_connection_are_not_sent(
+    topic: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A message held in a callback across a reconnect must not be acked on the new connection:
+    its packet id belongs to the old one (mosquitto redelivers it, and that copy is acked)."""
+    client_id = f"stale-{uuid.uuid4().hex[:8]}"
+    gate = Gate()
+    with MosquittoBroker() as broker:
+        sub = Subscriber(
+            broker=broker.url,
+            topic=topic,
+            callback=gate,
+            qos=1,
+            ack="after_processing",
+            clean_session=False,
+            client_id=client_id,
+            worker_threads=1,
+        ).start()
+        packet_log = logging.getLogger("test.paho.packets")
+        sub._client.enable_logger(packet_log)  # observe the PUBACKs paho sends
+        try:
+            with caplog.at_level(logging.DEBUG, logger="test.paho.packets"):
+                with Publisher(broker.url) as pub:
+                    pub.publish(topic, b"m0", qos=1)
+                    gate.wait_entered()
+                    # take the session over (keeping it): mosquitto drops our connection and
+                    # our client reconnects
+                    intruder = open_session(
+                        broker.url, timeout=WAIT, client_id=client_id, clean_session=False
+                    )
+                    intruder.sendall(DISCONNECT)
+                    intruder.close()
+                    wait_until(lambda: sub.stats().reconnects >= 1, what="a reconnect")
+                    # the unacknowledged m0 comes again on the new connection
+                    wait_until(lambda: sub.stats().received == 2, what="m0 redelivered")
+                gate.open()
+                wait_until(lambda: sub.stats().processed == 2, what="both copies processed")
+                pubacks = [r for r in caplog.records if "Sending PUBACK" in r.getMessage()]
+        finally:
+            gate.open()
+            sub.stop()
+    assert gate.passed == [b"m0", b"m0"]  # at least once: the held copy and the redelivery
+    assert len(pubacks) == 1, [r.getMessage() for r in pubacks]
