@@ -158,8 +158,7 @@ class Subscriber:
         self.max_queue_size = _check_positive("max_queue_size", max_queue_size)
         self.worker_threads = _check_positive("worker_threads", worker_threads)
         self.max_concurrency = _check_positive("max_concurrency", max_concurrency)
-        self._overflow = overflow
-        Buffer(max_queue_size, overflow)  # validates overflow now, at construction
+        self._overflow = overflow  # checked by the Buffer that _reset() builds below
         if ack not in ACK_MODES:
             raise ConfigError(f"ack must be one of {', '.join(ACK_MODES)}; got {ack!r}")
         if ack == "after_processing" and max(q for _, q in self._topics) == 0:
@@ -237,14 +236,13 @@ class Subscriber:
         self._connects = 0
         self._subscribed = threading.Event()
         self._fatal: BaseException | None = None
-        self._last_connect_problem = ""
+        self._last_connect_problem: ConnectError | None = None
         self._client: _paho.PahoClient | None = None
         self._dispatcher: Dispatcher[_Item] | None = None
         self._runner: AsyncRunner[_Item] | None = None
         self._own_loop: LoopThread | None = None
         self._callback_loop: asyncio.AbstractEventLoop | None = None
         self._runner_lock = threading.Lock()
-        self._sub_mid: int | None = None
 
     @property
     def url(self) -> BrokerURL:
@@ -276,7 +274,7 @@ class Subscriber:
     ) -> None:
         if _paho.is_failure(reason_code):
             error = _paho.connect_error(reason_code, self.url)
-            self._last_connect_problem = str(error)
+            self._last_connect_problem = error
             if not self._subscribed.is_set() and error.reason in {
                 "bad_credentials",
                 "not_authorized",
@@ -290,10 +288,9 @@ class Subscriber:
         if self._connects > 1:
             logger.info("reconnected to %s; subscribing again", self.url)
         # paho never resubscribes by itself: every connect subscribes again
-        result, mid = client.subscribe(self._topics)
+        result, _mid = client.subscribe(self._topics)
         if result:
             logger.warning("subscribe failed to send: %s", _paho.error_string(result))
-        self._sub_mid = mid
 
     def _on_subscribe(
         self, _c: object, _u: object, mid: int, reason_codes: list[Any], _p: object
@@ -311,7 +308,9 @@ class Subscriber:
         self._subscribed.set()
 
     def _on_connect_fail(self, _c: object, _u: object) -> None:
-        self._last_connect_problem = f"could not connect to {self.url.redacted}"
+        self._last_connect_problem = ConnectError(
+            f"could not connect to {self.url.redacted}", reason="unreachable"
+        )
         logger.info("mqtt_surge: connection to %s failed; retrying", self.url)
 
     def _on_disconnect(
@@ -511,7 +510,8 @@ class Subscriber:
             raise ConnectError(
                 f"no connection to {self.url.redacted} within {timeout:g}s"
                 + (f": {problem}" if problem else ""),
-                reason="unreachable" if problem else "timeout",
+                reason=problem.reason if problem else "timeout",
+                return_code=problem.return_code if problem else None,
             )
         if self._fatal is not None:
             raise self._fatal
