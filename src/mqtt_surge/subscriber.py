@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import logging
@@ -520,18 +521,7 @@ class Subscriber:
         """A consistent snapshot of the counters (see :class:`Stats`)."""
         if self._final is not None:
             return self._final
-        counts = self._buffer.counts()
-        return Stats(
-            received=counts.received,
-            processed=counts.processed,
-            failed=counts.failed,
-            dropped=counts.dropped,
-            abandoned=counts.abandoned,
-            queued=counts.queued,
-            in_flight=counts.in_flight,
-            max_queue_depth=counts.max_queue_depth,
-            reconnects=max(0, self._connects - 1),
-        )
+        return dataclasses.replace(self._buffer.counts(), reconnects=max(0, self._connects - 1))
 
     def stop(self, timeout: float = 5.0, drain: bool = True) -> Stats:
         """Stop gracefully and return the final :class:`Stats`.
