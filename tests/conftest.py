@@ -10,6 +10,8 @@ import pytest
 from mqtt_surge import EmbeddedBroker, MosquittoBroker
 from mqtt_surge.brokers import BrokerBase
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="session")
 def embedded() -> Iterator[EmbeddedBroker]:

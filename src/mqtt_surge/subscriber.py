@@ -84,7 +84,9 @@ def _check_positive(name: str, value: object) -> int:
     return value
 
 
-def _is_async(fn: Callable[..., Any]) -> bool:
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` gives a coroutine (``async def``, a partial of one, an object with
+    an ``async def __call__``)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
@@ -460,7 +462,7 @@ class Subscriber:
 
     def _launch(self, running_loop: asyncio.AbstractEventLoop | None) -> None:
         callbacks = [fn for _, fn in self._routes] + ([self._callback] if self._callback else [])
-        any_async = any(_is_async(fn) for fn in callbacks)
+        any_async = any(is_async_callable(fn) for fn in callbacks)
         self._callback_loop = self._loop or running_loop
         if running_loop is not None and self._loop is None and not any_async:
             warn_caller(LOOP_WARNING, AsyncioLoopWarning)

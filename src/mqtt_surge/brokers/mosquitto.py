@@ -30,6 +30,14 @@ _PORT_TAKEN = "Address already in use"
 _LOG_LINES = 200
 
 
+_INSTALL_HINT = (
+    "  - install it: apt-get install mosquitto   (macOS: brew install mosquitto)\n"
+    "  - name the binary: MQTT_SURGE_MOSQUITTO=/path/to/mosquitto or executable=...\n"
+    "  - use the embedded engine: --mqtt-broker=embedded / engine='embedded' "
+    '(pip install "mqtt-surge[broker]")'
+)
+
+
 def find_mosquitto(executable: str | os.PathLike[str] | None = None) -> str:
     """Locate the mosquitto binary: argument, ``$MQTT_SURGE_MOSQUITTO``, ``PATH``, usual places."""
     explicit = executable or os.environ.get("MQTT_SURGE_MOSQUITTO")
@@ -39,7 +47,7 @@ def find_mosquitto(executable: str | os.PathLike[str] | None = None) -> str:
             return found
         raise EngineNotInstalledError(
             f"mosquitto executable {os.fspath(explicit)!r} not found or not executable "
-            "(from the executable argument or $MQTT_SURGE_MOSQUITTO)"
+            f"(from the executable argument or $MQTT_SURGE_MOSQUITTO). Either:\n{_INSTALL_HINT}"
         )
     found = shutil.which("mosquitto")
     if found:
@@ -49,11 +57,7 @@ def find_mosquitto(executable: str | os.PathLike[str] | None = None) -> str:
             return candidate
     raise EngineNotInstalledError(
         "the mosquitto broker is not installed (not on PATH nor in "
-        f"{', '.join(FALLBACK_LOCATIONS)}). Either:\n"
-        "  - install it: apt-get install mosquitto   (macOS: brew install mosquitto)\n"
-        "  - name the binary: MQTT_SURGE_MOSQUITTO=/path/to/mosquitto or executable=...\n"
-        "  - use the embedded engine: --mqtt-broker=embedded / engine='embedded' "
-        '(pip install "mqtt-surge[broker]")'
+        f"{', '.join(FALLBACK_LOCATIONS)}). Either:\n{_INSTALL_HINT}"
     )
 
 

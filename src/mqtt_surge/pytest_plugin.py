@@ -1,0 +1,213 @@
+"""pytest plugin: a real broker, a subscriber fixture with injected callbacks, and a publisher.
+
+Installed with ``mqtt-surge[pytest]`` and registered through the ``pytest11`` entry point.
+
+``--mqtt-broker=embedded|mosquitto|URL`` (also ``$MQTT_SURGE_BROKER`` and the ini key
+``mqtt_broker``; the command line wins, then the environment, then the ini file; the default is
+``embedded``). Under pytest-xdist each worker starts its own local broker on its own port.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+import uuid
+import warnings
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import pytest
+
+from ._errors import AsyncioLoopWarning, BrokerError, ConfigError
+from ._message import Message
+from .brokers import BrokerBase, broker_from_spec
+from .testing import Publisher, RecordingSubscriber
+
+ENV_VAR = "MQTT_SURGE_BROKER"
+DEFAULT = "embedded"
+FIXTURES = frozenset(
+    {
+        "mqtt_broker",
+        "mqtt_topic",
+        "mqtt_subscriber",
+        "mqtt_publish",
+        "mqtt_publisher",
+        "mqtt_client",
+    }
+)
+_subscribers_key = pytest.StashKey[list[RecordingSubscriber]]()
+_started_key = pytest.StashKey[list[str]]()
+_reported_key = pytest.StashKey[set[int]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mqtt-surge", "MQTT broker for tests (mqtt-surge)")
+    group.addoption(
+        "--mqtt-broker",
+        dest="mqtt_broker",
+        default=None,
+        metavar="SPEC",
+        help=f"embedded (amqtt in a thread), mosquitto (a child process) or a URL such as "
+        f"mqtt://user:pass@host:1883; also ${ENV_VAR} or the ini key mqtt_broker "
+        f"(default: {DEFAULT})",
+    )
+    parser.addini("mqtt_broker", f"broker spec for mqtt-surge's fixtures (default: {DEFAULT})")
+
+
+def broker_spec(config: pytest.Config) -> str:
+    """The broker spec in force: command line, then environment, then ini, then the default."""
+    for value in (
+        config.getoption("mqtt_broker", default=None),
+        os.environ.get(ENV_VAR),
+        config.getini("mqtt_broker"),
+    ):
+        if value:
+            return str(value).strip()
+    return DEFAULT
+
+
+def _describe_spec(spec: str) -> str:
+    if spec in ("embedded", "mosquitto"):
+        engine = "amqtt in a thread" if spec == "embedded" else "a mosquitto process"
+        return f"{spec} ({engine} on 127.0.0.1, a free port; started on first use)"
+    try:
+        return str(broker_from_spec(spec).url)  # the redacted URL
+    except ValueError as exc:
+        return f"invalid: {exc}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "mqtt: the test uses mqtt-surge's broker fixtures")
+    config.stash[_started_key] = []
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"mqtt-surge: broker {_describe_spec(broker_spec(config))}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.mqtt)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    started = config.stash.get(_started_key, [])
+    if started:
+        terminalreporter.write_line(f"mqtt-surge: tests ran against {', '.join(started)}")
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(pytestconfig: pytest.Config) -> Iterator[BrokerBase]:
+    """The started broker for ``--mqtt-broker``: ``host``, ``port``, ``url`` (session-wide)."""
+    # a bad spec or a start failure (port taken, amqtt or mosquitto missing, a URL that does
+    # not answer) is the error of every test that needs the broker, with the engine's message
+    try:
+        broker = broker_from_spec(broker_spec(pytestconfig))
+        broker.start()
+    except (BrokerError, ConfigError) as exc:
+        pytest.fail(f"mqtt-surge could not provide a broker: {type(exc).__name__}: {exc}", False)
+    pytestconfig.stash[_started_key].append(f"{broker.engine} {broker.url}")
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def mqtt_topic(request: pytest.FixtureRequest) -> str:
+    """A topic prefix of this test's own, so tests sharing a broker never see each other's
+    messages: subscribe to ``f"{mqtt_topic}/#"``, publish to ``f"{mqtt_topic}/..."``."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"mqtt-surge-test/{worker}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def mqtt_subscriber(
+    mqtt_broker: BrokerBase, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., RecordingSubscriber]]:
+    """Factory: ``sub = mqtt_subscriber("sensors/#", callback=None, **options)``.
+
+    Returns a started :class:`~mqtt_surge.testing.RecordingSubscriber` (its SUBACK arrived):
+    ``sub.messages``, ``sub.wait_for(count=1, timeout=5)``, ``sub.wait_until(predicate)``. Your
+    ``callback`` still runs. Every subscriber is stopped at teardown, and an exception raised by
+    one of its callbacks fails the test.
+    """
+    created: list[RecordingSubscriber] = []
+    request.node.stash[_subscribers_key] = created
+
+    def make(
+        topic: Any, callback: Callable[[Message], Any] | None = None, **options: Any
+    ) -> RecordingSubscriber:
+        options.setdefault("broker", mqtt_broker.url)
+        start_timeout = options.pop("start_timeout", 10.0)
+        sub = RecordingSubscriber(topic=topic, callback=callback, **options)
+        created.append(sub)
+        with warnings.catch_warnings():
+            if callback is None:
+                # only the recorder: the "use an async callback" advice would be noise in an
+                # async test
+                warnings.simplefilter("ignore", AsyncioLoopWarning)
+            sub.start(timeout=start_timeout)
+        return sub
+
+    yield make
+    for sub in created:
+        sub.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A callback exception fails the test that owns the subscriber (at the end of its call
+    phase, or at teardown for one that came while the subscriber stopped)."""
+    report = yield
+    subscribers = item.stash.get(_subscribers_key, None)
+    if not subscribers or report.when not in ("call", "teardown") or report.failed:
+        return report
+    errors = [(sub, error) for sub in subscribers for error in sub.errors]
+    seen = item.stash.setdefault(_reported_key, set())
+    new = [(sub, e) for sub, e in errors if id(e) not in seen]
+    if not new:
+        return report
+    seen.update(id(e) for _, e in new)
+    lines = [
+        f"{len(new)} exception(s) raised in mqtt_subscriber callbacks "
+        "(they run on worker threads, so the test itself did not see them):"
+    ]
+    for sub, error in new[:5]:
+        topics = ", ".join(f for f, _ in sub.topics)
+        lines.append(f"  [{topics}] {type(error).__name__}: {error}")
+    lines.append("\nThe first one:")
+    lines.append("".join(traceback.format_exception(new[0][1])).rstrip())
+    report.outcome = "failed"
+    report.longrepr = "\n".join(lines)
+    return report
+
+
+@pytest.fixture
+def mqtt_publisher(mqtt_broker: BrokerBase) -> Iterator[Publisher]:
+    """A connected :class:`~mqtt_surge.testing.Publisher` for this test: ``publish(...)``
+    returns when the publish is complete (PUBACK for QoS 1, written for QoS 0);
+    ``burst(topic, n, rate=None)`` sends sequence-numbered payloads. One connection, kept open
+    until the test ends."""
+    with Publisher(mqtt_broker.url) as publisher:
+        yield publisher
+
+
+@pytest.fixture
+def mqtt_publish(mqtt_publisher: Publisher) -> Callable[..., None]:
+    """``mqtt_publish(topic, payload, qos=0, retain=False)``: returns when the publish is
+    complete."""
+    return mqtt_publisher.publish
+
+
+@pytest.fixture
+def mqtt_client(mqtt_broker: BrokerBase) -> Iterator[Any]:
+    """A connected paho client (its network loop running) for anything the helpers do not do."""
+    publisher = Publisher(mqtt_broker.url).connect()
+    try:
+        yield publisher.client
+    finally:
+        publisher.close()

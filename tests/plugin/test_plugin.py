@@ -1,0 +1,233 @@
+"""The pytest plugin as users run it: pytest in a subprocess, the plugin found through its
+entry point, real brokers."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mqtt_surge import MosquittoBroker
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "pytest"
+INI = """
+[pytest]
+asyncio_default_fixture_loop_scope = function
+{extra}
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A downstream project: the README's examples and an ini file."""
+    monkeypatch.delenv("MQTT_SURGE_BROKER", raising=False)
+    for example in EXAMPLES.glob("test_*.py"):
+        shutil.copy(example, pytester.path / example.name)
+    pytester.makeini(INI.format(extra=""))
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=120)
+
+
+def test_examples_pass_on_the_default_embedded_broker(project: pytest.Pytester) -> None:
+    result = run(project)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "mqtt-surge: broker embedded (amqtt in a thread*",
+            "mqtt-surge: tests ran against embedded mqtt://127.0.0.1:*",
+        ]
+    )
+
+
+def test_mosquitto_engine(project: pytest.Pytester) -> None:
+    result = run(project, "--mqtt-broker=mosquitto")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["mqtt-surge: tests ran against mosquitto mqtt://127.0.0.1:*"])
+
+
+def test_a_url_with_credentials_never_shows_the_password(project: pytest.Pytester) -> None:
+    with MosquittoBroker(username="ci", password="s3cr3t-pw") as broker:
+        result = run(project, f"--mqtt-broker={broker.url.full}")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([f"mqtt-surge: broker mqtt://ci:***@127.0.0.1:{broker.port}"])
+    assert "s3cr3t-pw" not in result.stdout.str() + result.stderr.str()
+
+
+ENGINE_PROBE = """
+import os
+
+def test_engine(mqtt_broker):
+    assert mqtt_broker.engine == os.environ["EXPECTED_ENGINE"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "env", "cli", "expected"),
+    [
+        (None, None, None, "embedded"),
+        ("mosquitto", None, None, "mosquitto"),
+        ("mosquitto", "embedded", None, "embedded"),
+        ("embedded", "embedded", "mosquitto", "mosquitto"),
+        (None, "mosquitto", "embedded", "embedded"),
+    ],
+)
+def test_precedence_command_line_then_environment_then_ini(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    ini: str | None,
+    env: str | None,
+    cli: str | None,
+    expected: str,
+) -> None:
+    pytester.makeini(INI.format(extra=f"mqtt_broker = {ini}" if ini else ""))
+    pytester.makepyfile(ENGINE_PROBE)
+    monkeypatch.setenv("EXPECTED_ENGINE", expected)
+    if env:
+        monkeypatch.setenv("MQTT_SURGE_BROKER", env)
+    else:
+        monkeypatch.delenv("MQTT_SURGE_BROKER", raising=False)
+    result = run(pytester, *([f"--mqtt-broker={cli}"] if cli else []))
+    result.assert_outcomes(passed=1)
+
+
+PORT_PROBE = """
+import os
+
+def test_{n}(mqtt_broker, mqtt_subscriber, mqtt_publish, mqtt_topic, tmp_path_factory):
+    sub = mqtt_subscriber(mqtt_topic)
+    mqtt_publish(mqtt_topic, b"x", qos=1)
+    sub.wait_for(1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    out = tmp_path_factory.getbasetemp().parent / f"port-{{worker}}-{n}"
+    out.write_text(str(mqtt_broker.port))
+"""
+
+
+def test_xdist_gives_each_worker_its_own_broker(project: pytest.Pytester) -> None:
+    for n in range(4):
+        project.makepyfile(**{f"test_port_{n}": PORT_PROBE.format(n=n)})
+    # --dist each: every worker runs every test, so both certainly start a broker
+    result = run(project, "-n", "2", "--dist", "each", "--basetemp", str(project.path / "tmp"))
+    result.assert_outcomes(passed=16)
+    ports: dict[str, set[str]] = {}
+    for f in project.path.rglob("port-*"):
+        worker = f.name.split("-")[1]
+        ports.setdefault(worker, set()).add(f.read_text())
+    assert set(ports) == {"gw0", "gw1"}
+    assert all(len(p) == 1 for p in ports.values())  # one broker per worker session
+    assert ports["gw0"] != ports["gw1"]
+
+
+def test_wait_for_failure_lists_what_arrived(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(
+        """
+        def test_two(mqtt_subscriber, mqtt_publish, mqtt_topic):
+            sub = mqtt_subscriber(mqtt_topic)
+            mqtt_publish(mqtt_topic, b"only-one", qos=1)
+            sub.wait_for(2, timeout=1)
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*AssertionError: expected 2 message(s) within 1s, got 1: [[]*=b'only-one'[]]"]
+    )
+    # the failure points at the test, not inside the helper
+    result.stdout.fnmatch_lines(["*sub.wait_for(2, timeout=1)"])
+
+
+def test_a_callback_exception_fails_its_test(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(
+        """
+        def handle(message):
+            raise ValueError("cannot parse " + message.text())
+
+        def test_broken_handler(mqtt_subscriber, mqtt_publish, mqtt_topic):
+            sub = mqtt_subscriber(mqtt_topic, callback=handle)
+            mqtt_publish(mqtt_topic, b"garbage", qos=1)
+            sub.wait_for(1)
+
+        def test_unaffected(mqtt_subscriber, mqtt_publish, mqtt_topic):
+            sub = mqtt_subscriber(mqtt_topic)
+            mqtt_publish(mqtt_topic, b"fine", qos=1)
+            sub.wait_for(1)
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*1 exception(s) raised in mqtt_subscriber callbacks*",
+            "*ValueError: cannot parse garbage",
+            "FAILED test_a_callback_exception_fails_its_test.py::test_broken_handler*",
+        ]
+    )
+
+
+def test_the_mqtt_marker_selects_broker_tests(project: pytest.Pytester) -> None:
+    project.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = run(project, "-m", "not mqtt")
+    result.assert_outcomes(passed=1, deselected=4)
+    result = run(project, "-m", "mqtt")
+    result.assert_outcomes(passed=4, deselected=1)
+
+
+def test_missing_amqtt_gives_the_install_hint(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makeconftest("import sys\nsys.modules['amqtt'] = None  # as if not installed\n")
+    pytester.makepyfile("def test_needs_broker(mqtt_broker):\n    pass\n")
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*mqtt-surge could not provide a broker: EngineNotInstalledError*amqtt*",
+            '*pip install "mqtt-surge[[]broker[]]"*',
+        ]
+    )
+
+
+def test_missing_mosquitto_gives_the_install_hint(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini(INI.format(extra=""))
+    monkeypatch.setenv("MQTT_SURGE_MOSQUITTO", "/nonexistent/mosquitto")
+    pytester.makepyfile("def test_needs_broker(mqtt_broker):\n    pass\n")
+    result = run(pytester, "--mqtt-broker=mosquitto")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*apt-get install mosquitto*"])
+
+
+def test_an_unreachable_url_is_the_tests_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile("def test_needs_broker(mqtt_broker):\n    pass\n")
+    result = run(pytester, "--mqtt-broker=mqtt://127.0.0.1:1")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*BrokerStartError: *127.0.0.1:1 is unreachable*"])
+
+
+def test_a_bad_spec_is_reported(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile("def test_needs_broker(mqtt_broker):\n    pass\n")
+    result = run(pytester, "--mqtt-broker=rabbit")
+    result.assert_outcomes(errors=1)
+    assert re.search(r"unknown broker engine 'rabbit'", result.stdout.str())
+
+
+def test_mqtt_client_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(
+        """
+        def test_raw(mqtt_client, mqtt_subscriber, mqtt_topic):
+            sub = mqtt_subscriber(mqtt_topic)
+            mqtt_client.publish(mqtt_topic, b"raw", qos=1).wait_for_publish(5)
+            assert sub.wait_for(1)[0].payload == b"raw"
+        """
+    )
+    run(pytester).assert_outcomes(passed=1)

@@ -1,0 +1,19 @@
+"""The README shows the pytest examples exactly as they are in examples/pytest/ (which
+tests/plugin/test_plugin.py runs), so the docs cannot rot."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+EXAMPLES = sorted((ROOT / "examples" / "pytest").glob("test_*.py"))
+
+
+def test_there_are_examples() -> None:
+    assert len(EXAMPLES) >= 4
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_readme_shows_the_example_verbatim(example: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"```python\n{example.read_text().rstrip()}\n```" in readme
