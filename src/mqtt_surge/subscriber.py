@@ -51,6 +51,7 @@ _Item = tuple[str, bytes, int, bool, int, Any, float, int]  # Message's fields +
 ACK_MODES: tuple[str, ...] = ("on_receive", "after_processing")
 LOOP_WARNING = "Detected asyncio event loop. Consider using an async callback."
 MAX_BATCH = 500
+UNSUBSCRIBE_WAIT = 2.0  # seconds a graceful stop waits for the broker's UNSUBACK
 
 
 def _parse_topics(topic: TopicSpec | None, qos: int) -> list[tuple[str, int]]:
@@ -179,8 +180,8 @@ class Subscriber:
             raise ConfigError("clean_session is for MQTT 3.1.1; with protocol=5 use session_expiry")
         if session_expiry is not None and self._protocol != 5:
             raise ConfigError("session_expiry needs protocol=5; with 3.1.1 use clean_session")
-        persistent = clean_session is False or bool(session_expiry)
-        if persistent and not client_id:
+        self._persistent = clean_session is False or bool(session_expiry)
+        if self._persistent and not client_id:
             raise ConfigError("a persistent session needs a fixed client_id to resume it")
         self._clean_session = clean_session
         self._session_expiry = session_expiry
@@ -561,6 +562,23 @@ class Subscriber:
         """Wait until a stop that is under way has finished; True if it has."""
         return self._stopped.wait(timeout)
 
+    def _unsubscribe(self, timeout: float) -> None:
+        """Ask the broker to stop sending, and wait for its UNSUBACK: what it sent before that
+        is still buffered and drained, so a graceful stop of a busy subscriber abandons nothing.
+
+        Not with a persistent session: there, unsubscribing would also stop the broker from
+        keeping messages for the next session. The buffer closes at once instead, and what
+        arrives later is abandoned (and, with ack='after_processing', redelivered later).
+        """
+        client = self._client
+        if client is None or self._persistent or not client.is_connected():
+            return
+        done = threading.Event()
+        client.on_unsubscribe = lambda *_args: done.set()
+        result, _mid = client.unsubscribe([name for name, _ in self._topics])
+        if result or not done.wait(timeout):
+            logger.info("mqtt_surge: no UNSUBACK from %s before stopping", self.url)
+
     def _inside(self) -> bool:
         current = threading.current_thread()
         ours = list(self._dispatcher.threads) if self._dispatcher else []
@@ -580,6 +598,8 @@ class Subscriber:
     def _shutdown(self, timeout: float, drain: bool) -> Stats:
         buffer = self._buffer
         try:
+            if drain:
+                self._unsubscribe(min(timeout, UNSUBSCRIBE_WAIT))
             buffer.close()  # intake stops; later arrivals count as abandoned
             finished = drain and buffer.wait_idle(timeout)
             if not finished:

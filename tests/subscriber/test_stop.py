@@ -139,3 +139,42 @@ def test_hundred_start_stop_cycles_leave_nothing_behind(embedded: BrokerBase, to
 
 async def _async_noop(message: Message) -> None:
     return None
+
+
+def test_a_graceful_stop_under_traffic_abandons_nothing(mosquitto: BrokerBase, topic: str) -> None:
+    # stop() unsubscribes first and drains what the broker sent until its UNSUBACK, instead of
+    # counting everything that is still arriving as abandoned
+    sub = Subscriber(broker=mosquitto.url, topic=topic, callback=lambda m: None).start()
+    keep_going = threading.Event()
+    keep_going.set()
+
+    def publish_forever() -> None:
+        with Publisher(mosquitto.url) as pub:
+            while keep_going.is_set():
+                pub.burst(topic, 50, qos=0)
+
+    publisher = threading.Thread(target=publish_forever)
+    publisher.start()
+    try:
+        wait_until(lambda: sub.stats().received > 500, what="traffic flowing")
+        final = sub.stop()
+    finally:
+        keep_going.clear()
+        publisher.join(WAIT)
+    assert final.abandoned == 0
+    assert final.processed == final.received
+    assert final.accounted
+
+
+def test_a_persistent_session_keeps_its_subscription_at_stop(
+    mosquitto: BrokerBase, topic: str
+) -> None:
+    client_id = f"keep-{topic[-8:]}"
+    options = {"qos": 1, "clean_session": False, "client_id": client_id}
+    Subscriber(broker=mosquitto.url, topic=topic, callback=print, **options).start().stop()
+    with Publisher(mosquitto.url) as pub:
+        pub.publish(topic, b"while away", qos=1)  # the broker keeps it for the session
+    recorder = Recorder()
+    with Subscriber(broker=mosquitto.url, topic=topic, callback=recorder, **options):
+        (message,) = recorder.wait_for(1)
+    assert message.payload == b"while away"
