@@ -68,6 +68,12 @@ def _cmd_subscribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from . import probe  # noqa: PLC0415 - only this command needs it
+
+    return probe.run(probe.options_from(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mqtt-surge", description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
@@ -90,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--max-queue-size", type=int, default=1000)
     subscribe.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for SUBACK")
     subscribe.set_defaults(func=_cmd_subscribe)
+
+    from .probe import add_arguments  # noqa: PLC0415
+
+    probe = sub.add_parser(
+        "probe",
+        help="the subscriber under a load test: reports its stats, latency and sequence checks "
+        "as JSON lines until SIGTERM",
+    )
+    add_arguments(probe)
+    probe.set_defaults(func=_cmd_probe)
     return parser
 
 

@@ -562,9 +562,9 @@ class Subscriber:
         """Wait until a stop that is under way has finished; True if it has."""
         return self._stopped.wait(timeout)
 
-    def _unsubscribe(self, timeout: float) -> None:
-        """Ask the broker to stop sending, and wait for its UNSUBACK: what it sent before that
-        is still buffered and drained, so a graceful stop of a busy subscriber abandons nothing.
+    def _unsubscribe(self, timeout: float) -> bool:
+        """Ask the broker to stop sending and wait for its UNSUBACK (True if it came): what it
+        sent before is still buffered and drained, so a graceful stop abandons nothing.
 
         Not with a persistent session: there, unsubscribing would also stop the broker from
         keeping messages for the next session. The buffer closes at once instead, and what
@@ -572,12 +572,14 @@ class Subscriber:
         """
         client = self._client
         if client is None or self._persistent or not client.is_connected():
-            return
+            return False
         done = threading.Event()
         client.on_unsubscribe = lambda *_args: done.set()
         result, _mid = client.unsubscribe([name for name, _ in self._topics])
         if result or not done.wait(timeout):
             logger.info("mqtt_surge: no UNSUBACK from %s before stopping", self.url)
+            return False
+        return True
 
     def _inside(self) -> bool:
         current = threading.current_thread()
@@ -598,10 +600,13 @@ class Subscriber:
     def _shutdown(self, timeout: float, drain: bool) -> Stats:
         buffer = self._buffer
         try:
-            if drain:
-                self._unsubscribe(min(timeout, UNSUBSCRIBE_WAIT))
+            deadline = time.monotonic() + timeout
+            if drain and self._unsubscribe(min(timeout, UNSUBSCRIBE_WAIT)):
+                # the broker may still deliver what it had under way when it answered: keep
+                # taking it while the buffer drains, and close only once everything settled
+                buffer.wait_idle(max(0.0, deadline - time.monotonic()))
             buffer.close()  # intake stops; later arrivals count as abandoned
-            finished = drain and buffer.wait_idle(timeout)
+            finished = drain and buffer.wait_idle(max(0.0, deadline - time.monotonic()))
             if not finished:
                 buffer.abandon_queued()
             dispatcher = self._dispatcher

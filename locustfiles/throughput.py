@@ -1,0 +1,64 @@
+"""Throughput: QoS 1 publishers in batches; nothing may be lost, the probe must keep up.
+
+    cd locustfiles && locust -f throughput.py          # headless, short (locust.conf)
+    locust -f locustfiles/throughput.py --config locustfiles/locust.conf --mqtt-broker mosquitto
+
+Checks: after the drain, every message the broker acknowledged arrived exactly once (nothing
+lost, dropped or duplicated), receive rate
+>= --check-min-rate, end-to-end p99 latency <= --check-max-p99-ms.
+"""
+
+from locust import events, task
+
+from mqtt_surge.loadtest import MqttPublisherUser, RunData, check
+
+
+@events.init_command_line_parser.add_listener
+def defaults(parser) -> None:
+    # paced below what the embedded broker delivers (it acknowledges faster than it forwards,
+    # so an unpaced load measures its backlog); --mqtt-rate 0 removes the pace
+    parser.set_defaults(mqtt_rate=1000, check_min_rate=1000, check_max_p99_ms=1000)
+
+
+class QoS1Publisher(MqttPublisherUser):
+    qos = 1
+    batch = 50  # messages per request event: one Locust process can then drive real rates
+
+    @task
+    def publish_batch(self) -> None:
+        self.publish()
+
+
+@check("nothing lost", "every acknowledged message arrived, once")
+def nothing_lost(run: RunData) -> tuple[str, bool]:
+    # per publisher, the broker acknowledged sequences 0..n-1: each must have arrived (a message
+    # whose PUBACK a stopping user never saw may arrive too: that is not a loss)
+    publishers = (run.final or {}).get("publishers", {})
+    lost = 0
+    for pid, acknowledged in run.sent.items():
+        seen = publishers.get(str(pid))
+        if seen is None:
+            lost += acknowledged
+        else:
+            lost += seen["missing"] + max(0, acknowledged - 1 - seen["highest"])
+    stats = run.stats
+    duplicates = (run.final or {}).get("duplicates", 0)
+    text = (
+        f"{lost} lost of {run.total_sent} acknowledged; received {stats.get('received')}, "
+        f"dropped {stats.get('dropped')}, duplicates {duplicates}"
+    )
+    ok = run.total_sent > 0 and run.final is not None and lost == 0
+    return text, ok and stats.get("dropped") == 0 and duplicates == 0
+
+
+@check("receive rate", lambda o: f">= {o.check_min_rate:g} msg/s")
+def receive_rate(run: RunData) -> tuple[str, bool]:
+    rate = run.receive_rate()
+    return f"{rate:.0f} msg/s", rate >= run.options.check_min_rate
+
+
+@check("p99 end-to-end latency", lambda o: f"<= {o.check_max_p99_ms:g} ms")
+def p99_latency(run: RunData) -> tuple[str, bool]:
+    p99 = run.last.get("latency_ms", {}).get("p99")
+    text = "no messages" if p99 is None else f"{p99:.1f} ms"
+    return text, p99 is not None and p99 <= run.options.check_max_p99_ms

@@ -1,0 +1,211 @@
+"""MqttPublisherUser: a Locust user that publishes sequence-numbered messages over paho."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+import uuid
+from typing import Any, ClassVar
+
+from locust import User
+
+from .. import _paho
+from .._url import parse_broker
+from ..testing import sequenced_payload
+
+REQUEST_TYPE = "MQTT"
+_publisher_ids = itertools.count(1)
+# messages published by this process, per publisher id (reported to the master by workers)
+sent: dict[int, int] = {}
+sent_lock = threading.Lock()
+
+
+def paced() -> Any:
+    """A ``wait_time`` that holds each user to ``--mqtt-rate`` messages per second (batches
+    included); with rate 0 it never waits."""
+
+    def wait_time(user: MqttPublisherUser) -> float:
+        options = user.environment.parsed_options
+        rate = float(getattr(options, "mqtt_rate", 0) or 0)
+        if rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        interval = user.batch / rate
+        previous = user.next_publish_at
+        next_at = max(previous + interval, now) if previous else now + interval
+        user.next_publish_at = next_at
+        return max(0.0, next_at - now)
+
+    return wait_time
+
+
+def new_publisher_id() -> int:
+    return ((os.getpid() & 0xFFFF) << 16 | next(_publisher_ids) & 0xFFFF) & 0xFFFFFFFF
+
+
+class MqttPublisherUser(User):
+    """An abstract Locust user with one paho connection, opened in ``on_start``.
+
+    Configure by class attributes:
+
+    - ``topic``: where to publish; ``{prefix}`` is replaced by ``--mqtt-topic`` (which the probe
+      subscribes to) and ``{user}`` by a per-user id.
+    - ``qos`` (1), ``payload_size`` (64 bytes, at least the 22-byte sequence header).
+    - ``batch``: messages per request event (1). A batch publishes that many messages and
+      fires one event whose response time runs from the first publish to the last PUBACK (QoS 1)
+      or to the last packet written (QoS 0: local write time, not delivery).
+    - ``connect_timeout`` (10 s) for the CONNACK in ``on_start``; ``publish_timeout`` (30 s).
+    - ``wait_time``: :func:`paced` by default: ``--mqtt-rate`` messages per second per user
+      (0: as fast as the acknowledgements come back).
+
+    Every payload carries the header of :mod:`mqtt_surge.testing` (publisher id, sequence, send
+    time), which the probe uses for latency, gaps, duplicates and order. Override
+    :meth:`event_name` to rename the rows Locust shows (``publish:{qos}:{topic}``).
+    """
+
+    abstract = True
+    topic: ClassVar[str] = "{prefix}/{user}"
+    qos: ClassVar[int] = 1
+    payload_size: ClassVar[int] = 64
+    batch: ClassVar[int] = 1
+    connect_timeout: ClassVar[float] = 10.0
+    publish_timeout: ClassVar[float] = 30.0
+    wait_time = paced()
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.user_id = uuid.uuid4().hex[:8]
+        self.publisher_id = new_publisher_id()
+        self._sequence = itertools.count()
+        self._client: Any = None
+        self._lock = threading.Lock()  # gevent makes it a greenlet lock: see publish()
+        self._pending: dict[int, int] = {}  # mid -> publisher id, until PUBACK / written
+        self._all_done = threading.Event()
+        self._connected = threading.Event()
+        self._connect_rc: Any = None
+        self.next_publish_at = 0.0  # when the pace lets this user publish next
+
+    @property
+    def resolved_topic(self) -> str:
+        options = self.environment.parsed_options
+        prefix = getattr(options, "mqtt_topic", None) or "mqtt-surge/load"
+        return self.topic.format(prefix=prefix, user=self.user_id)
+
+    def event_name(self, qos: int, topic: str) -> str:
+        """The request name Locust shows for a publish; override to group differently."""
+        return f"publish:{qos}:{topic}"
+
+    def on_start(self) -> None:
+        url = parse_broker(self.host or "localhost")
+        client = _paho.make_client(
+            client_id=f"locust-{self.user_id}",
+            protocol=4,
+            clean_session=True,
+            manual_ack=False,
+            url=url,
+            tls=None,
+        )
+        client.max_inflight_messages_set(0)  # no cap: a batch goes out at once
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_publish = self._on_publish
+        self._client = client
+        started = time.perf_counter()
+        client.connect_async(url.host, url.port)
+        client.loop_start()
+        error: Exception | None = None
+        if not self._connected.wait(self.connect_timeout):
+            error = ConnectionError(f"no CONNACK from {url} within {self.connect_timeout:g}s")
+        elif _paho.is_failure(self._connect_rc):
+            error = ConnectionError(f"{url} refused the connection: {self._connect_rc}")
+        self._fire("connect", "connect", started, 0, error)
+        if error is not None:
+            raise error  # locust logs it; the user stops
+
+    def on_stop(self) -> None:
+        if self._client is not None:
+            _paho.close(self._client)
+            self._client = None
+
+    def _on_connect(self, _c: object, _u: object, _f: object, rc: Any, _p: object) -> None:
+        self._connect_rc = rc
+        self._connected.set()
+
+    def _on_publish(self, _c: object, _u: object, mid: int, _rc: object, _p: object) -> None:
+        # paho can call this (QoS 0) before publish() has returned the mid to us: the mid is
+        # registered under the same lock, so we get here only once it is in _pending
+        with self._lock:
+            publisher_id = self._pending.pop(mid, None)
+            if not self._pending:
+                self._all_done.set()
+        if publisher_id is not None:
+            # sent = acknowledged by the broker (QoS 1) or written (QoS 0): what a user stopped
+            # mid-batch never got out is not counted
+            with sent_lock:
+                sent[publisher_id] = sent.get(publisher_id, 0) + 1
+
+    def new_burst(self) -> None:
+        """Start a new sequence under a new publisher id (e.g. one per burst)."""
+        self.publisher_id = new_publisher_id()
+        self._sequence = itertools.count()
+
+    def publish(
+        self,
+        topic: str | None = None,
+        *,
+        qos: int | None = None,
+        batch: int | None = None,
+        payload_size: int | None = None,
+    ) -> int:
+        """Publish ``batch`` sequence-numbered messages as one request event; return how many
+        were published."""
+        topic = topic or self.resolved_topic
+        qos = self.qos if qos is None else qos
+        count = batch or self.batch
+        size = payload_size or self.payload_size
+        client = self._client
+        started = time.perf_counter()
+        error: Exception | None = None
+        published = 0
+        with self._lock:
+            self._all_done.clear()
+            for _ in range(count):
+                payload = sequenced_payload(self.publisher_id, next(self._sequence), size)
+                info = client.publish(topic, payload, qos)
+                if info.rc:
+                    error = RuntimeError(f"publish failed: {_paho.error_string(info.rc)}")
+                    break
+                self._pending[info.mid] = self.publisher_id
+                published += 1
+            if not self._pending:
+                self._all_done.set()
+        if error is None and not self._all_done.wait(self.publish_timeout):
+            error = TimeoutError(
+                f"{len(self._pending)} of {count} publishes not complete in "
+                f"{self.publish_timeout:g}s"
+            )
+        self._fire(
+            self.event_name(qos, topic), "publish", started, published * size, error, published
+        )
+        return published
+
+    def _fire(
+        self,
+        name: str,
+        _what: str,
+        started: float,
+        length: int,
+        error: Exception | None,
+        messages: int = 0,
+    ) -> None:
+        # one event per request, from one place (as locust's own clients do)
+        self.environment.events.request.fire(
+            request_type=REQUEST_TYPE,
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=length,
+            exception=error,
+            context={"messages": messages},
+        )

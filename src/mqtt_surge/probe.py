@@ -1,0 +1,292 @@
+"""The subscriber under test, in a process of its own, reporting what it sees as JSON lines.
+
+``mqtt-surge probe URL TOPIC [options]`` runs a :class:`Subscriber` whose callback reads the
+sequence header of :mod:`mqtt_surge.testing` (publisher id, sequence, send time), measures the
+end-to-end latency from the send time, optionally simulates work, and keeps per publisher a bitmap
+of the sequences it processed. It prints to stdout, one JSON object a line:
+
+- ``{"event": "ready", ...}`` once subscribed;
+- ``{"event": "report", ...}`` every ``--report-interval`` seconds: the counters, latency
+  percentiles, gaps/duplicates/reorderings so far, RSS, queue-full warnings, and up to
+  ``--samples`` sampled latencies since the last report;
+- ``{"event": "final", ...}`` after SIGTERM/SIGINT and a graceful ``stop()``: the final counters,
+  how long the stop took, the threads still alive, and per publisher what survived.
+
+The Locust side (:mod:`mqtt_surge.loadtest`) runs it, because Locust monkey-patches its own
+process with gevent. It is plain Python and can be run by hand too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from array import array
+from typing import Any
+
+from ._message import Message
+from .subscriber import Subscriber
+from .testing import unpack_header
+
+HISTOGRAM_STEP_MS = 0.1
+HISTOGRAM_BUCKETS = 200_000  # 0.1 ms resolution up to 20 s; later latencies land in the last
+
+
+class Histogram:
+    """Latencies in fixed 0.1 ms buckets: exact enough, and constant memory for any count."""
+
+    def __init__(self) -> None:
+        self.counts = array("Q", bytes(8 * (HISTOGRAM_BUCKETS + 1)))
+        self.total = 0
+        self.maximum = 0.0
+
+    def add(self, ms: float) -> None:
+        index = min(int(ms / HISTOGRAM_STEP_MS), HISTOGRAM_BUCKETS) if ms > 0 else 0
+        self.counts[index] += 1
+        self.total += 1
+        self.maximum = max(self.maximum, ms)
+
+    def percentile(self, p: float) -> float | None:
+        if not self.total:
+            return None
+        rank = max(1, round(self.total * p / 100))
+        seen = 0
+        for index, count in enumerate(self.counts):
+            seen += count
+            if seen >= rank:
+                return (index + 1) * HISTOGRAM_STEP_MS
+        return self.maximum
+
+
+class Sequences:
+    """One publisher's processed sequence numbers, as a growable bitmap."""
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+        self.count = 0
+        self.duplicates = 0
+        self.reorders = 0
+        self.last = -1
+        self.highest = -1
+
+    def add(self, seq: int) -> None:
+        byte, bit = divmod(seq, 8)
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(max(byte + 1 - len(self.bits), len(self.bits))))
+        if self.bits[byte] & (1 << bit):
+            self.duplicates += 1
+            return
+        self.bits[byte] |= 1 << bit
+        self.count += 1
+        if seq < self.last:
+            self.reorders += 1
+        self.last = seq
+        self.highest = max(self.highest, seq)
+
+    def has(self, seq: int) -> bool:
+        byte, bit = divmod(seq, 8)
+        return byte < len(self.bits) and bool(self.bits[byte] & (1 << bit))
+
+    def summary(self) -> dict[str, int]:
+        """Processed count, highest, and where the unbroken run that ends at the highest starts
+        (``tail_from``); ``missing`` counts the holes below the highest."""
+        tail_from = self.highest
+        while tail_from > 0 and self.has(tail_from - 1):
+            tail_from -= 1
+        return {
+            "processed": self.count,
+            "highest": self.highest,
+            "tail_from": tail_from,
+            "missing": self.highest + 1 - self.count,
+            "duplicates": self.duplicates,
+            "reorders": self.reorders,
+        }
+
+
+class WarningCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue_full = 0
+        self.overloaded = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text.startswith("Message queue full"):
+            self.queue_full += 1
+        elif text.startswith("Workers overloaded"):
+            self.overloaded += 1
+
+
+@dataclasses.dataclass
+class ProbeOptions:
+    url: str
+    topic: str
+    qos: int = 1
+    max_queue_size: int = 1000
+    worker_threads: int = 4
+    overflow: str = "drop_oldest"
+    ack: str = "on_receive"
+    callback_ms: float = 0.0
+    stop_timeout: float = 5.0
+    report_interval: float = 0.25
+    samples: int = 100
+
+
+class Probe:
+    def __init__(self, options: ProbeOptions) -> None:
+        self.options = options
+        self.lock = threading.Lock()
+        self.latency = Histogram()
+        self.sequences: dict[int, Sequences] = {}
+        self.samples: list[tuple[float, str]] = []
+        self.seen_since_report = 0
+        self.unsequenced = 0
+        self.warnings = WarningCounter()
+        logging.getLogger("mqtt_surge").addHandler(self.warnings)
+        self.subscriber = Subscriber(
+            broker=options.url,
+            topic=options.topic,
+            callback=self.on_message,
+            qos=options.qos,
+            max_queue_size=options.max_queue_size,
+            worker_threads=options.worker_threads,
+            overflow=options.overflow,  # type: ignore[arg-type]
+            ack=options.ack,  # type: ignore[arg-type]
+            warn_interval=1.0,
+        )
+
+    def on_message(self, message: Message) -> None:
+        now = time.time()
+        if self.options.callback_ms:
+            time.sleep(self.options.callback_ms / 1000)  # simulated work in the callback
+        header = unpack_header(message.payload)
+        with self.lock:
+            if header is None:
+                self.unsequenced += 1
+                return
+            ms = max(0.0, (now - header.sent_at) * 1000)
+            self.latency.add(ms)
+            self.sequences.setdefault(header.publisher_id, Sequences()).add(header.sequence)
+            self.seen_since_report += 1
+            # reservoir sampling: an even sample of this interval's latencies
+            if len(self.samples) < self.options.samples:
+                self.samples.append((ms, message.topic))
+            else:
+                slot = random.randrange(self.seen_since_report)  # noqa: S311 - sampling
+                if slot < self.options.samples:
+                    self.samples[slot] = (ms, message.topic)
+
+    def report(self, event: str = "report") -> dict[str, Any]:
+        stats = self.subscriber.stats()
+        with self.lock:
+            samples, self.samples = self.samples, []
+            self.seen_since_report = 0
+            sequences = list(self.sequences.values())
+            data: dict[str, Any] = {
+                "event": event,
+                "time": time.time(),
+                "stats": dataclasses.asdict(stats),
+                "latency_ms": {
+                    "count": self.latency.total,
+                    "p50": self.latency.percentile(50),
+                    "p99": self.latency.percentile(99),
+                    "max": self.latency.maximum,
+                },
+                "duplicates": sum(s.duplicates for s in sequences),
+                "reorders": sum(s.reorders for s in sequences),
+                "missing": sum(s.highest + 1 - s.count for s in sequences),
+                "unsequenced": self.unsequenced,
+                "rss_kb": rss_kb(),
+                "peak_rss_kb": rss_kb("VmHWM"),
+                "queue_full_warnings": self.warnings.queue_full,
+                "overloaded_warnings": self.warnings.overloaded,
+                "samples": samples,
+            }
+        return data
+
+    def publishers(self) -> dict[str, dict[str, int]]:
+        with self.lock:
+            return {str(pid): seqs.summary() for pid, seqs in self.sequences.items()}
+
+
+def rss_kb(field: str = "VmRSS") -> int:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def emit(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data) + "\n")
+    sys.stdout.flush()
+
+
+def run(options: ProbeOptions) -> int:
+    probe = Probe(options)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _s, _f: stop.set())
+    probe.subscriber.start()
+    emit(
+        {
+            "event": "ready",
+            "pid": os.getpid(),
+            "idle_rss_kb": rss_kb(),
+            "options": dataclasses.asdict(options),
+        }
+    )
+    while not stop.wait(options.report_interval):
+        emit(probe.report())
+    began = time.monotonic()
+    final_stats = probe.subscriber.stop(timeout=options.stop_timeout)
+    stop_seconds = time.monotonic() - began
+    final = probe.report("final")
+    final["stats"] = dataclasses.asdict(final_stats)
+    final["stop_seconds"] = stop_seconds
+    final["threads_left"] = sorted(
+        t.name for t in threading.enumerate() if t is not threading.main_thread()
+    )
+    final["publishers"] = probe.publishers()
+    emit(final)
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="broker: host, host:port or mqtt://user:pass@host:port")
+    parser.add_argument("topic", help="topic filter to subscribe to")
+    parser.add_argument("--qos", type=int, default=1, choices=(0, 1, 2))
+    parser.add_argument("--max-queue-size", type=int, default=1000)
+    parser.add_argument("--worker-threads", type=int, default=4)
+    parser.add_argument("--overflow", default="drop_oldest")
+    parser.add_argument("--ack", default="on_receive")
+    parser.add_argument("--callback-ms", type=float, default=0.0, help="simulated work per message")
+    parser.add_argument("--stop-timeout", type=float, default=5.0)
+    parser.add_argument("--report-interval", type=float, default=0.25)
+    parser.add_argument("--samples", type=int, default=100, help="latency samples per report")
+
+
+def options_from(args: argparse.Namespace) -> ProbeOptions:
+    return ProbeOptions(
+        url=args.url,
+        topic=args.topic,
+        qos=args.qos,
+        max_queue_size=args.max_queue_size,
+        worker_threads=args.worker_threads,
+        overflow=args.overflow,
+        ack=args.ack,
+        callback_ms=args.callback_ms,
+        stop_timeout=args.stop_timeout,
+        report_interval=args.report_interval,
+        samples=args.samples,
+    )
