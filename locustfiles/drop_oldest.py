@@ -17,6 +17,9 @@ from mqtt_surge.loadtest import MqttPublisherUser, RunData, check
 
 @events.init_command_line_parser.add_listener
 def defaults(parser) -> None:
+    parser.add_argument("--bursts", type=int, default=3, help="how many bursts")
+    parser.add_argument("--burst-period", type=float, default=4.0, help="seconds per burst cycle")
+    parser.add_argument("--burst-size", type=int, default=2000, help="messages per burst")
     # about 200 msg/s of capacity against bursts of 2,000 at broker speed
     parser.set_defaults(
         probe_max_queue_size=100,
@@ -29,13 +32,12 @@ def defaults(parser) -> None:
 
 class BurstPublisher(MqttPublisherUser):
     qos = 1
-    burst_size = 2000
     wait_time = constant(60)  # one burst per user: the shape starts a new user for the next
 
     def on_start(self) -> None:
         super().on_start()
         self.new_burst()
-        self.publish(batch=self.burst_size)
+        self.publish(batch=self.environment.parsed_options.burst_size)
 
     @task
     def idle(self) -> None:
@@ -43,18 +45,17 @@ class BurstPublisher(MqttPublisherUser):
 
 
 class Bursts(LoadTestShape):
-    """One publisher for the first second of every period, none for the rest (the probe
-    drains), ``bursts`` times."""
+    """One publisher for the first second of every --burst-period, none for the rest (the
+    probe drains), --bursts times."""
 
-    bursts = 3
-    period = 4.0
     burst_seconds = 1.0
 
     def tick(self) -> tuple[int, float] | None:
+        options = self.runner.environment.parsed_options
         elapsed = self.get_run_time()
-        if elapsed >= self.bursts * self.period:
+        if elapsed >= options.bursts * options.burst_period:
             return None
-        return (1, 10) if elapsed % self.period < self.burst_seconds else (0, 10)
+        return (1, 10) if elapsed % options.burst_period < self.burst_seconds else (0, 10)
 
 
 def _queue(run: RunData) -> int:

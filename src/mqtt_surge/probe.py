@@ -61,7 +61,7 @@ class Histogram:
         for index, count in enumerate(self.counts):
             seen += count
             if seen >= rank:
-                return (index + 1) * HISTOGRAM_STEP_MS
+                return round((index + 1) * HISTOGRAM_STEP_MS, 1)
         return self.maximum
 
 

@@ -1,0 +1,133 @@
+"""The load suite as people run it: locust in a subprocess (it monkey-patches its own process
+with gevent, so nothing here imports it), the embedded broker, and the run's exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LOCUSTFILES = Path(__file__).parents[2] / "locustfiles"
+LOCUST = shutil.which("locust") or str(Path(sys.executable).parent / "locust")
+
+pytestmark = pytest.mark.slow
+
+
+def run_locust(name: str, tmp_path: Path, *args: str) -> tuple[int, str, dict]:
+    verdict = tmp_path / "verdict.json"
+    env = {**os.environ, "MQTT_SURGE_VERDICT_JSON": str(verdict)}
+    result = subprocess.run(
+        [LOCUST, "-f", f"{name}.py", *args],
+        cwd=LOCUSTFILES,  # picks up locustfiles/locust.conf, as the README says
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    data = json.loads(verdict.read_text()) if verdict.exists() else {}
+    return result.returncode, output, data
+
+
+def _failed(data: dict) -> list[str]:
+    return [c["name"] for c in data.get("checks", []) if not c["passed"]]
+
+
+def test_throughput_passes(tmp_path: Path) -> None:
+    code, output, data = run_locust("throughput", tmp_path, "--run-time", "4s")
+    assert "mqtt-surge verdict" in output
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    assert data["sent"] > 0
+    assert data["stats"]["received"] >= data["sent"]
+
+
+def test_a_failing_threshold_fails_the_run(tmp_path: Path) -> None:
+    code, output, data = run_locust(
+        "throughput", tmp_path, "--run-time", "3s", "--check-min-rate", "10000000"
+    )
+    assert _failed(data) == ["receive rate"]
+    assert code == 1
+    assert "FAIL" in output
+
+
+def test_losses_fail_the_throughput_run(tmp_path: Path) -> None:
+    # a probe that cannot keep up and drops: the lossless check must catch it
+    code, _, data = run_locust(
+        "throughput",
+        tmp_path,
+        "--run-time",
+        "3s",
+        "--probe-max-queue-size",
+        "10",
+        "--probe-callback-ms",
+        "20",
+        "--probe-worker-threads",
+        "1",
+    )
+    assert "nothing lost" in _failed(data)
+    assert code == 1
+
+
+def test_drop_oldest_passes(tmp_path: Path) -> None:
+    code, output, data = run_locust(
+        "drop_oldest", tmp_path, "--bursts", "2", "--burst-period", "3", "--burst-size", "1000"
+    )
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    assert data["stats"]["dropped"] > 0
+
+
+def test_drop_oldest_catches_the_wrong_policy(tmp_path: Path) -> None:
+    code, _, data = run_locust(
+        "drop_oldest",
+        tmp_path,
+        "--bursts",
+        "2",
+        "--burst-period",
+        "3",
+        "--burst-size",
+        "1000",
+        "--probe-overflow",
+        "drop_newest",
+    )
+    assert _failed(data) == ["newest survive each burst"]
+    assert code == 1
+
+
+def test_graceful_shutdown_passes(tmp_path: Path) -> None:
+    code, output, data = run_locust("graceful_shutdown", tmp_path, "--run-time", "6s")
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    final = data["final"]
+    assert final["threads_left"] == []
+    assert final["stats"]["abandoned"] == 0
+
+
+def test_graceful_shutdown_catches_a_short_stop_timeout(tmp_path: Path) -> None:
+    # a stop timeout too short to drain what is buffered leaves messages abandoned
+    code, _, data = run_locust(
+        "graceful_shutdown",
+        tmp_path,
+        "--run-time",
+        "6s",
+        "--probe-stop-timeout",
+        "0.2",
+        "--probe-callback-ms",
+        "20",
+    )
+    assert "nothing abandoned" in _failed(data)
+    assert code == 1
+
+
+def test_processes_2_is_judged_on_the_master(tmp_path: Path) -> None:
+    code, output, data = run_locust("throughput", tmp_path, "--run-time", "4s", "--processes", "2")
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    assert output.count("mqtt-surge verdict") == 1
