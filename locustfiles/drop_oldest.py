@@ -26,7 +26,6 @@ def defaults(parser) -> None:
         probe_callback_ms=5,
         probe_worker_threads=1,
         probe_overflow="drop_oldest",
-        mqtt_qos=1,
     )
 
 

@@ -134,8 +134,19 @@ def _add_options(parser: Any) -> None:
     add(
         "--mqtt-topic", default="mqtt-surge/load", help="topic prefix; the probe subscribes to it/#"
     )
-    add("--mqtt-qos", type=int, default=1, help="QoS of the probe's subscription")
+    add(
+        "--mqtt-qos",
+        type=int,
+        default=None,
+        help="QoS of the publishes and of the probe's subscription (default: the user class's; 1)",
+    )
     add("--mqtt-rate", type=float, default=0.0, help="messages/s per user; 0: unpaced")
+    add("--mqtt-batch", type=int, default=0, help="messages per request event (0: the user's)")
+    add(
+        "--no-probe",
+        action="store_true",
+        help="publish only (to measure publishers): no probe, and the checks are not judged",
+    )
     add("--probe-max-queue-size", type=int, default=1000)
     add("--probe-worker-threads", type=int, default=4)
     add("--probe-overflow", default="drop_oldest", choices=["drop_oldest", "drop_newest", "block"])
@@ -227,6 +238,8 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     run = state.run = RunData(options=options, started_at=time.time())
     with user_module.sent_lock:
         user_module.sent.clear()
+    if options.no_probe:
+        return
     url = environment.host or state.broker_url
     state.probe = subprocess.Popen(  # noqa: S603 - our own CLI with our own options
         [
@@ -237,7 +250,7 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
             str(url),
             f"{options.mqtt_topic}/#",
             "--qos",
-            str(options.mqtt_qos),
+            str(1 if options.mqtt_qos is None else options.mqtt_qos),
             "--max-queue-size",
             str(options.probe_max_queue_size),
             "--worker-threads",
@@ -341,7 +354,9 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
         return
     try:
         _finish_probe(environment)
-        if state.run is not None and CHECKS:
+        if state.run is not None and _options(environment).no_probe:
+            _publish_only_summary(environment, state.run)
+        elif state.run is not None and CHECKS:
             passed = verdict(environment, state.run)
             if not passed:
                 environment.process_exit_code = 1
@@ -350,6 +365,17 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
             state.broker.send_signal(signal.SIGTERM)
             state.broker.wait(15)
             state.broker = None
+
+
+def _publish_only_summary(environment: Environment, run: RunData) -> None:
+    if not isinstance(environment.runner, MasterRunner):
+        with user_module.sent_lock:
+            run.sent = dict(user_module.sent)
+    sys.stdout.write(f"\nmqtt-surge: --no-probe: {run.total_sent} messages sent; no checks\n")
+    report_path = os.environ.get("MQTT_SURGE_VERDICT_JSON")
+    if report_path:
+        with open(report_path, "w") as out:
+            json.dump({"sent": run.total_sent, "checks": []}, out)
 
 
 def _ms(value: float | None) -> str:

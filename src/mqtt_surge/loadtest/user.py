@@ -32,7 +32,8 @@ def paced() -> Any:
         if rate <= 0:
             return 0.0
         now = time.monotonic()
-        interval = user.batch / rate
+        batch = int(getattr(options, "mqtt_batch", 0) or 0) or user.batch
+        interval = batch / rate
         previous = user.next_publish_at
         next_at = max(previous + interval, now) if previous else now + interval
         user.next_publish_at = next_at
@@ -52,10 +53,12 @@ class MqttPublisherUser(User):
 
     - ``topic``: where to publish; ``{prefix}`` is replaced by ``--mqtt-topic`` (which the probe
       subscribes to) and ``{user}`` by a per-user id.
-    - ``qos`` (1), ``payload_size`` (64 bytes, at least the 22-byte sequence header).
-    - ``batch``: messages per request event (1). A batch publishes that many messages and
-      fires one event whose response time runs from the first publish to the last PUBACK (QoS 1)
-      or to the last packet written (QoS 0: local write time, not delivery).
+    - ``qos`` (1; ``--mqtt-qos`` overrides it), ``payload_size`` (64 bytes, at least the 22-byte
+      sequence header).
+    - ``batch``: messages per request event (1; ``--mqtt-batch`` overrides it). A batch
+      publishes that many messages and fires one event whose response time runs from the first
+      publish to the last PUBACK (QoS 1) or to the last packet written (QoS 0: local write time,
+      not delivery).
     - ``connect_timeout`` (10 s) for the CONNACK in ``on_start``; ``publish_timeout`` (30 s).
     - ``wait_time``: :func:`paced` by default: ``--mqtt-rate`` messages per second per user
       (0: as fast as the acknowledgements come back).
@@ -162,8 +165,11 @@ class MqttPublisherUser(User):
         """Publish ``batch`` sequence-numbered messages as one request event; return how many
         were published."""
         topic = topic or self.resolved_topic
-        qos = self.qos if qos is None else qos
-        count = batch or self.batch
+        if qos is None:
+            chosen = getattr(self.environment.parsed_options, "mqtt_qos", None)
+            qos = self.qos if chosen is None else int(chosen)
+        count = batch or int(getattr(self.environment.parsed_options, "mqtt_batch", 0) or 0)
+        count = count or self.batch
         size = payload_size or self.payload_size
         client = self._client
         started = time.perf_counter()
