@@ -238,9 +238,12 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     run = state.run = RunData(options=options, started_at=time.time())
     with user_module.sent_lock:
         user_module.sent.clear()
+    if not environment.host and state.broker_url:
+        # the web UI's form can clear it; the users spawned next read it
+        environment.host = state.broker_url
     if options.no_probe:
         return
-    url = environment.host or state.broker_url
+    url = environment.host
     state.probe = subprocess.Popen(  # noqa: S603 - our own CLI with our own options
         [
             sys.executable,
