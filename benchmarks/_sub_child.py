@@ -18,14 +18,7 @@ import time
 import paho.mqtt.client as mqtt
 
 from mqtt_surge import Subscriber, parse_broker
-
-
-def rss_kb(field: str = "VmRSS") -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+from mqtt_surge.probe import rss_kb
 
 
 class Clock:
