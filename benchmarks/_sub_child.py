@@ -1,19 +1,24 @@
 """One subscriber implementation in a process of its own, measured from inside.
 
-    python _sub_child.py IMPL URL TOPIC N [--slow SECONDS] [--max-queue-size N] [--qos Q]
+    python _sub_child.py IMPL URL TOPIC N [--qos Q] [--slow S | --async-slow S] [options]
 
-Prints READY once subscribed, then one JSON line when N messages were delivered to the callback
-(or, with drops expected, when N were received), or when nothing arrived for 10 s.
+IMPL: paho (no-op on_message), surge, surge-ack (ack="after_processing"), original (the original
+design), aiomqtt (``async for`` over messages), gmqtt (no-op on_message). Prints READY once
+subscribed, then one JSON line when N messages reached the callback (with --until-received: when
+N were received, drops expected), or when nothing arrived for 10 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -40,88 +45,156 @@ class Clock:
                 self.done.set()
 
 
+def start_paho(a: argparse.Namespace, clock: Clock) -> Callable[[], object]:
+    url = parse_broker(a.url)
+    subscribed = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_connect = lambda c, *x: c.subscribe(a.topic, a.qos)
+    client.on_subscribe = lambda *x: subscribed.set()
+    client.on_message = lambda c, u, m: clock.tick()
+    client.connect(url.host, url.port)
+    client.loop_start()
+    subscribed.wait(10)
+    return client.loop_stop
+
+
+def start_surge(a: argparse.Namespace, clock: Clock) -> Subscriber:
+    callback: Callable[[object], Any]
+    if a.async_slow:
+
+        async def callback(message: object) -> None:
+            await asyncio.sleep(a.async_slow)
+            clock.tick()
+
+    else:
+
+        def callback(message: object) -> None:
+            if a.slow:
+                time.sleep(a.slow)  # simulated slow I/O in the callback
+            clock.tick()
+
+    return Subscriber(
+        broker=a.url,
+        topic=a.topic,
+        callback=callback,
+        qos=a.qos,
+        max_queue_size=a.max_queue_size,
+        worker_threads=a.workers,
+        max_concurrency=a.max_concurrency,
+        ack="after_processing" if a.impl == "surge-ack" else "on_receive",
+        warn_interval=3600,
+    ).start()
+
+
+def start_original(a: argparse.Namespace, clock: Clock) -> Callable[[], object]:
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from original_design import OriginalMQTTSubscriber
+
+    url = parse_broker(a.url)
+    orig = OriginalMQTTSubscriber(url.host, a.topic, clock.tick, port=url.port)
+    orig.start()
+    time.sleep(1.0)  # pace: the original has no SUBACK signal; give it its subscribe
+    return orig.stop
+
+
+def start_async_peer(a: argparse.Namespace, clock: Clock) -> Callable[[], object]:
+    """aiomqtt or gmqtt on an event loop in a thread; returns a stop function."""
+    url = parse_broker(a.url)
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def run_aiomqtt() -> None:
+        import aiomqtt
+
+        async with aiomqtt.Client(url.host, url.port) as client:
+            await client.subscribe(a.topic, a.qos)
+            ready.set()
+            reader = asyncio.ensure_future(_consume(client))
+            await stop.wait()
+            reader.cancel()
+
+    async def _consume(client: Any) -> None:
+        async for _message in client.messages:
+            clock.tick()
+
+    async def run_gmqtt() -> None:
+        import gmqtt
+
+        client = gmqtt.Client(f"bench-{time.monotonic_ns()}")
+
+        def on_message(*_args: object) -> int:
+            clock.tick()
+            return 0
+
+        client.on_message = on_message
+        client.on_subscribe = lambda *_args: ready.set()
+        await client.connect(url.host, url.port, version=gmqtt.constants.MQTTv311)
+        client.subscribe(a.topic, qos=a.qos)
+        await stop.wait()
+        await client.disconnect()
+
+    main = run_aiomqtt if a.impl == "aiomqtt" else run_gmqtt
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    ready.wait(10)
+
+    def stopper() -> None:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+
+    return stopper
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("impl", choices=["paho", "surge", "surge-ack", "original"])
+    p.add_argument("impl", choices=["paho", "surge", "surge-ack", "original", "aiomqtt", "gmqtt"])
     p.add_argument("url")
     p.add_argument("topic")
     p.add_argument("n", type=int)
-    p.add_argument("--slow", type=float, default=0.0)
+    p.add_argument("--slow", type=float, default=0.0, help="time.sleep in the callback")
+    p.add_argument("--async-slow", type=float, default=0.0, help="await asyncio.sleep")
     p.add_argument("--max-queue-size", type=int, default=1000)
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--max-concurrency", type=int, default=100)
     p.add_argument("--qos", type=int, default=0)
+    p.add_argument("--until-received", action="store_true", help="end when N were received")
     a = p.parse_args()
-    url = parse_broker(a.url)
     clock = Clock(a.n)
-
-    def callback(message: object) -> None:
-        if a.slow:
-            time.sleep(a.slow)  # simulated slow I/O in the callback
-        clock.tick()
-
-    stop: object
     sub: Subscriber | None = None
     if a.impl == "paho":
-        subscribed = threading.Event()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        client.on_connect = lambda c, *x: c.subscribe(a.topic, a.qos)
-        client.on_subscribe = lambda *x: subscribed.set()
-        client.on_message = lambda c, u, m: clock.tick()
-        client.connect(url.host, url.port)
-        client.loop_start()
-        subscribed.wait(10)
-        stop = client.loop_stop
+        stop: Callable[[], object] = start_paho(a, clock)
     elif a.impl in ("surge", "surge-ack"):
-        sub = Subscriber(
-            broker=url,
-            topic=a.topic,
-            callback=callback,
-            qos=a.qos,
-            max_queue_size=a.max_queue_size,
-            worker_threads=a.workers,
-            ack="after_processing" if a.impl == "surge-ack" else "on_receive",
-            warn_interval=3600,
-        ).start()
+        sub = start_surge(a, clock)
         stop = sub.stop
+    elif a.impl == "original":
+        stop = start_original(a, clock)
     else:
-        sys.path.insert(0, __file__.rsplit("/", 1)[0])
-        from original_design import OriginalMQTTSubscriber
-
-        orig = OriginalMQTTSubscriber(url.host, a.topic, callback, port=url.port)
-        orig.start()
-        time.sleep(1.0)  # pace: the original has no SUBACK signal; give it its subscribe
-        stop = orig.stop
+        stop = start_async_peer(a, clock)
     idle_rss = rss_kb()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     print("READY", flush=True)
-    if sub is not None and a.slow:
-        # with drops expected, the end is when everything was received, not processed
-        deadline_idle, seen = 10.0, -1
-        while sub.stats().received < a.n:
+    seen = -1
+    if sub is not None and a.until_received:
+        idle_for = 0.0
+        while sub.stats().received < a.n and idle_for < 10:
             time.sleep(0.2)  # pace: polling the counters of a process under measurement
             now = sub.stats().received
-            if now == seen:
-                deadline_idle -= 0.2
-                if deadline_idle <= 0:
-                    break
-            else:
-                seen, deadline_idle = now, 10.0
+            idle_for = idle_for + 0.2 if now == seen else 0.0
+            seen = now
     else:
-        seen = -1
         while not clock.done.wait(10):
             if clock.count == seen:
                 break
             seen = clock.count
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    result = {
+    result: dict[str, Any] = {
         "impl": a.impl,
         "delivered": clock.count,
         "rate": (clock.count - 1) / (clock.last - clock.first) if clock.count > 1 else 0.0,
         "cpu_us_per_msg": cpu / max(clock.count, 1) * 1e6,
         "user_us_per_msg": (cpu1.ru_utime - cpu0.ru_utime) / max(clock.count, 1) * 1e6,
-        "ctx_switches_per_msg": (cpu1.ru_nvcsw - cpu0.ru_nvcsw + cpu1.ru_nivcsw - cpu0.ru_nivcsw)
-        / max(clock.count, 1),
         "idle_rss_kb": idle_rss,
         "peak_rss_kb": rss_kb("VmHWM"),
     }
@@ -129,7 +202,7 @@ def main() -> int:
         stats = sub.stop()
         result["stats"] = {k: getattr(stats, k) for k in stats.__slots__}
     else:
-        stop()  # type: ignore[operator]
+        stop()
     print(json.dumps(result), flush=True)
     return 0
 

@@ -1,12 +1,15 @@
-"""mqtt-surge's subscriber against raw paho (and the original design), side by side in one run.
+"""Subscribers side by side, in one run: raw paho, mqtt-surge, the original design, aiomqtt,
+gmqtt; then scenarios (slow callbacks, async callbacks, a 1,000,000-message burst).
 
-    python benchmarks/subscriber.py                 # 100,000 x 64 B QoS 0, 3 repetitions
-    python benchmarks/subscriber.py --burst         # also: 1,000,000 into max_queue_size=1000
+    python benchmarks/subscriber.py                       # throughput, QoS 0 and QoS 1
+    python benchmarks/subscriber.py --scenarios --burst   # everything (several minutes)
 
 One mosquitto (MosquittoBroker), a raw-socket publisher of pre-encoded packets (not the
 bottleneck), each subscriber in a process of its own, implementations alternating within each
-repetition. Rates are delivered-to-callback messages per second from the first to the last;
-ratios compare with raw paho measured in the same repetition.
+repetition. Rates count messages delivered to the callback, first to last; ratios compare with
+raw paho measured in the same repetition. mqtt-surge runs QoS 1 with ack="after_processing",
+raw paho with its automatic acks. Writes results/subscriber.json, results/subscriber.md and,
+with matplotlib installed, results/subscriber.png.
 """
 
 from __future__ import annotations
@@ -20,19 +23,31 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from _common import RawPublisher, median_range
 
-from mqtt_surge import MosquittoBroker
+from mqtt_surge import MosquittoBroker, parse_broker
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
+PEERS = ["paho", "surge", "original", "aiomqtt", "gmqtt"]
 
 
-def run_child(url: str, impl: str, n: int, *extra: str) -> dict[str, object]:
+def run_child(url: str, impl: str, n: int, *extra: str, qos: int = 0) -> dict[str, Any]:
     topic = f"bench/{uuid.uuid4().hex}"
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "_sub_child.py"), impl, url, topic, str(n), *extra],
+        [
+            sys.executable,
+            str(HERE / "_sub_child.py"),
+            impl,
+            url,
+            topic,
+            str(n),
+            "--qos",
+            str(qos),
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -40,26 +55,134 @@ def run_child(url: str, impl: str, n: int, *extra: str) -> dict[str, object]:
     if proc.stdout.readline().strip() != "READY":
         proc.kill()
         raise RuntimeError(f"{impl} child did not get ready")
-    publisher = RawPublisher(__import__("mqtt_surge").parse_broker(url))
+    publisher = RawPublisher(parse_broker(url))
     try:
-        publisher.send(topic, n)
+        publisher.send(topic, n, qos=qos)
         # the original design prints its queue-full warnings to stdout: skip to the result
         line = proc.stdout.readline()
         while line and not line.startswith("{"):
             line = proc.stdout.readline()
     finally:
         publisher.close()
-    proc.wait(60)
+    proc.wait(120)
     if not line:
         raise RuntimeError(f"{impl} child exited with {proc.returncode} and no result")
     return dict(json.loads(line))
+
+
+class Report:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.lines.append(text)
+
+
+def throughput(
+    url: str, args: argparse.Namespace, qos: int, out: Report
+) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in args.impls}
+    for _ in range(args.repetitions):
+        for impl in args.impls:
+            child = "surge-ack" if impl == "surge" and qos else impl
+            extra = ["--max-queue-size", str(args.max_queue_size)]
+            runs[impl].append(run_child(url, child, args.n, *extra, qos=qos))
+    out(f"\n### Throughput, QoS {qos}: {args.n:,} x 64 B, {args.repetitions} repetitions\n")
+    out(
+        "| implementation | msg/s median (min-max) | ratio to raw paho, per rep | CPU us/msg | "
+        "peak RSS MB | lost |"
+    )
+    out("|---|---|---|---|---|---|")
+    paho = [float(r["rate"]) for r in runs.get("paho", [])]
+    for impl in args.impls:
+        rates = [float(r["rate"]) for r in runs[impl]]
+        ratios = (
+            ", ".join(f"{a / b:.2f}" for a, b in zip(rates, paho, strict=True)) if paho else "-"
+        )
+        cpu = statistics.median(float(r["cpu_us_per_msg"]) for r in runs[impl])
+        rss = max(int(r["peak_rss_kb"]) for r in runs[impl]) / 1024
+        lost = sum(args.n - int(r["delivered"]) for r in runs[impl])
+        name = "mqtt-surge (ack after processing)" if impl == "surge" and qos else impl
+        out(f"| {name} | {median_range(rates)} | {ratios} | {cpu:.1f} | {rss:.1f} | {lost} |")
+    return runs
+
+
+def scenarios(url: str, out: Report) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    out("\n### Slow I/O callback (`time.sleep(0.01)`)\n")
+    out("| worker_threads | msg/s | ideal (workers / 0.01 s) | ratio to ideal |")
+    out("|---|---|---|---|")
+    for workers in (4, 16, 64):
+        ideal = workers / 0.01
+        n = int(ideal * 3)
+        r = run_child(
+            url, "surge", n, "--slow", "0.01", "--workers", str(workers),
+            "--max-queue-size", str(n),
+        )  # fmt: skip
+        results[f"slow_{workers}"] = r
+        out(f"| {workers} | {r['rate']:,.0f} | {ideal:,.0f} | {r['rate'] / ideal:.2f} |")
+    out("\n### Async callback (`await asyncio.sleep(0.01)`)\n")
+    out("| max_concurrency | msg/s | ideal (concurrency / 0.01 s) | ratio to ideal |")
+    out("|---|---|---|---|")
+    for concurrency in (100, 1000):
+        ideal = concurrency / 0.01
+        n = min(int(ideal * 3), 100_000)
+        r = run_child(
+            url, "surge", n, "--async-slow", "0.01", "--max-concurrency", str(concurrency),
+            "--max-queue-size", str(n),
+        )  # fmt: skip
+        results[f"async_{concurrency}"] = r
+        out(f"| {concurrency} | {r['rate']:,.0f} | {ideal:,.0f} | {r['rate'] / ideal:.2f} |")
+    return results
+
+
+def burst(url: str, n: int, out: Report) -> dict[str, Any]:
+    r = run_child(
+        url, "surge", n, "--slow", "0.001", "--max-queue-size", "1000", "--until-received"
+    )
+    idle, peak = int(r["idle_rss_kb"]) / 1024, int(r["peak_rss_kb"]) / 1024
+    stats = r.get("stats", {})
+    out(f"\n### Burst: {n:,} messages into max_queue_size=1000, 1 ms callback\n")
+    out(
+        f"idle RSS {idle:.1f} MB, peak {peak:.1f} MB (+{peak - idle:.1f} MB); received "
+        f"{stats.get('received'):,}, processed {stats.get('processed'):,}, dropped "
+        f"{stats.get('dropped'):,}, max_queue_depth {stats.get('max_queue_depth')}"
+    )
+    return r
+
+
+def chart(throughputs: dict[int, dict[str, list[dict[str, Any]]]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    impls = list(next(iter(throughputs.values())))
+    width = 0.8 / len(throughputs)
+    for k, (qos, runs) in enumerate(sorted(throughputs.items())):
+        medians = [statistics.median(float(r["rate"]) for r in runs[i]) for i in impls]
+        xs = [i + k * width for i in range(len(impls))]
+        bars = ax.bar(xs, medians, width, label=f"QoS {qos}")
+        ax.bar_label(bars, labels=[f"{m / 1000:.0f}k" for m in medians], fontsize=8)
+    ax.set_xticks([i + width * (len(throughputs) - 1) / 2 for i in range(len(impls))], impls)
+    ax.set_ylabel("messages/s delivered to the callback (median)")
+    ax.set_title(f"Subscribers on mosquitto, {time.strftime('%Y-%m-%d')}, 2-core machine")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=100_000)
     parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--impls", default="paho,surge,original")
+    parser.add_argument("--impls", default=",".join(PEERS))
+    parser.add_argument("--qos", default="0,1", help="QoS levels for the throughput runs")
     parser.add_argument(
         "--max-queue-size",
         type=int,
@@ -67,57 +190,30 @@ def main() -> int:
         help="buffer for the throughput runs: large enough that noise on this shared machine "
         "does not turn into drops, which would not measure speed",
     )
-    parser.add_argument("--burst", action="store_true", help="also the 1,000,000-message burst")
+    parser.add_argument("--scenarios", action="store_true", help="slow and async callbacks")
+    parser.add_argument("--burst", action="store_true", help="the 1,000,000-message burst")
     parser.add_argument("--burst-n", type=int, default=1_000_000)
     args = parser.parse_args()
-    impls = args.impls.split(",")
-    date, machine = (
-        time.strftime("%Y-%m-%d"),
-        f"{platform.machine()}, Python {platform.python_version()}",
-    )
-    report: dict[str, object] = {"date": date, "machine": machine, "n": args.n}
+    args.impls = args.impls.split(",")
+    machine = f"{platform.machine()}, Python {platform.python_version()}, 2 shared cores"
+    out = Report()
+    out(f"## Subscriber benchmark ({time.strftime('%Y-%m-%d')}, {machine}, mosquitto)")
+    report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": machine}
+    throughputs: dict[int, dict[str, list[dict[str, Any]]]] = {}
     with MosquittoBroker() as broker:
         url = broker.url.full
-        runs: dict[str, list[dict[str, object]]] = {impl: [] for impl in impls}
-        for _ in range(args.repetitions):
-            for impl in impls:
-                runs[impl].append(
-                    run_child(url, impl, args.n, "--max-queue-size", str(args.max_queue_size))
-                )
-        report["runs"] = runs
-        print(f"# subscriber benchmark ({date}, {machine}, mosquitto, {args.n:,} x 64 B QoS 0)\n")
-        print(
-            "| implementation | msg/s median (min-max) | ratio vs raw paho (per rep) "
-            "| CPU us/msg | lost |"
-        )
-        print("|---|---|---|---|---|")
-        paho_rates = [float(r["rate"]) for r in runs.get("paho", [])]
-        for impl in impls:
-            rates = [float(r["rate"]) for r in runs[impl]]
-            cpu = [float(r["cpu_us_per_msg"]) for r in runs[impl]]
-            lost = sum(args.n - int(r["delivered"]) for r in runs[impl])
-            ratios = (
-                ", ".join(f"{a / b:.2f}" for a, b in zip(rates, paho_rates, strict=True))
-                if paho_rates
-                else "-"
-            )
-            cpu_median = statistics.median(cpu)
-            print(f"| {impl} | {median_range(rates)} | {ratios} | {cpu_median:.1f} | {lost} |")
+        for qos in (int(q) for q in args.qos.split(",") if q):
+            throughputs[qos] = throughput(url, args, qos, out)
+        report["throughput"] = {str(q): r for q, r in throughputs.items()}
+        if args.scenarios:
+            report["scenarios"] = scenarios(url, out)
         if args.burst:
-            burst = run_child(
-                url, "surge", args.burst_n, "--slow", "0.001", "--max-queue-size", "1000"
-            )
-            report["burst"] = burst
-            stats = burst.get("stats", {})
-            idle_mb = int(burst["idle_rss_kb"]) / 1024
-            peak_mb = int(burst["peak_rss_kb"]) / 1024
-            print(
-                f"\nburst: {args.burst_n:,} messages into max_queue_size=1000, callback 1 ms: "
-                f"idle RSS {idle_mb:.1f} MB, peak {peak_mb:.1f} MB (+{peak_mb - idle_mb:.1f} MB); "
-                f"stats {stats}"
-            )
+            report["burst"] = burst(url, args.burst_n, out)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "subscriber.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "subscriber.md").write_text("\n".join(out.lines) + "\n")
+    if throughputs and chart(throughputs, RESULTS / "subscriber.png"):
+        print(f"\nchart: {RESULTS / 'subscriber.png'}")
     return 0
 
 
