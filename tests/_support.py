@@ -24,6 +24,19 @@ def thread_names() -> list[str]:
     return sorted(t.name for t in threading.enumerate())
 
 
+def threads_started_since(before: set[int | None]) -> list[str]:
+    """Threads alive now that were not alive at ``before`` (a set of thread idents).
+
+    Threads left over by an earlier test that end meanwhile do not count (under xdist the
+    order of tests varies); a thread this test started and did not join does.
+    """
+    return sorted(t.name for t in threading.enumerate() if t.ident not in before)
+
+
+def thread_idents() -> set[int | None]:
+    return {t.ident for t in threading.enumerate()}
+
+
 def roundtrip(url: BrokerURL, payload: bytes = b"hello", qos: int = 1) -> bytes:
     """Subscribe, publish one message, return it as received. Every step waits on its ack."""
     topic = f"roundtrip/{uuid.uuid4().hex}"

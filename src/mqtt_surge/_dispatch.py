@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
 import inspect
 import logging
 import threading
@@ -34,7 +36,9 @@ class AsyncRunner(Generic[T]):
     """Runs awaitables on ``loop``, at most ``max_concurrency`` at a time.
 
     The bound is a semaphore the worker acquires before handing work over, so a full bound stops
-    the workers and the backlog stays in the buffer, where the overflow policy applies.
+    the workers and the backlog stays in the buffer, where the overflow policy applies. A worker
+    hands over a whole batch with one wake-up of the loop (``start``): one
+    ``run_coroutine_threadsafe`` per message capped async callbacks near 10,000 msg/s here.
     """
 
     def __init__(
@@ -48,34 +52,78 @@ class AsyncRunner(Generic[T]):
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._buffer = buffer
         self._after = after
-        self._lock = threading.Lock()
-        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._settled = threading.Condition()
+        self._outstanding = 0  # slots taken and not yet released, whoever holds them
+        self._tasks: set[asyncio.Task[Any]] = set()  # touched on the loop thread only
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take a slot for one awaitable (blocks while ``max_concurrency`` are running)."""
+        if not self._slots.acquire(blocking):
+            return False
+        with self._settled:
+            self._outstanding += 1
+        return True
+
+    def start(self, batch: list[tuple[T, Awaitable[Any]]]) -> None:
+        """Run ``batch`` (each with a slot already taken) on the loop."""
+        self._start_on_loop(batch, None)
 
     def submit(self, item: T, awaitable: Awaitable[Any], wait: bool) -> None:
-        self._slots.acquire()
-        try:
-            future = asyncio.run_coroutine_threadsafe(_await(awaitable), self.loop)
-        except RuntimeError as exc:  # the loop is closed
-            self._slots.release()
-            if inspect.iscoroutine(awaitable):
-                awaitable.close()
-            self._buffer.report(failed=1)
-            self._after(item, exc)
-            return
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(lambda f: self._done(item, f))
-        if wait:
-            concurrent.futures.wait([future])
+        """Take a slot and run one awaitable; with ``wait``, return once it finished."""
+        self.acquire()
+        finished = concurrent.futures.Future[None]() if wait else None
+        self._start_on_loop([(item, awaitable)], finished)
+        if finished is not None:
+            finished.result()
 
-    def _done(self, item: T, future: concurrent.futures.Future[Any]) -> None:
-        with self._lock:
-            self._pending.discard(future)
+    def _start_on_loop(
+        self,
+        batch: list[tuple[T, Awaitable[Any]]],
+        finished: concurrent.futures.Future[None] | None,
+    ) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self._create_tasks, batch, finished)
+        except RuntimeError as exc:  # the loop is closed
+            for item, awaitable in batch:
+                if inspect.iscoroutine(awaitable):
+                    awaitable.close()
+                self._finish(item, None, exc)
+            if finished is not None:
+                finished.set_result(None)
+
+    def _create_tasks(
+        self,
+        batch: list[tuple[T, Awaitable[Any]]],
+        finished: concurrent.futures.Future[None] | None,
+    ) -> None:
+        for item, awaitable in batch:
+            task = self.loop.create_task(_await(awaitable))
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._task_done, item, finished))
+
+    def _task_done(
+        self,
+        item: T,
+        finished: concurrent.futures.Future[None] | None,
+        task: asyncio.Task[Any],
+    ) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            self._finish(item, task, None)
+        else:
+            self._finish(item, task, task.exception())
+        if finished is not None:
+            finished.set_result(None)
+
+    def _finish(self, item: T, task: asyncio.Task[Any] | None, error: BaseException | None) -> None:
         self._slots.release()
-        if future.cancelled():
+        with self._settled:
+            self._outstanding -= 1
+            if not self._outstanding:
+                self._settled.notify_all()
+        if task is not None and task.cancelled():
             self._buffer.report(abandoned=1)
             return
-        error = future.exception()
         if error is None:
             self._buffer.report(ok=1)
         else:
@@ -83,17 +131,22 @@ class AsyncRunner(Generic[T]):
         self._after(item, error)
 
     def wait(self, timeout: float | None) -> bool:
-        """Wait for every submitted awaitable; True if all finished within ``timeout``."""
-        with self._lock:
-            pending = list(self._pending)
-        _, not_done = concurrent.futures.wait(pending, timeout)
-        return not not_done
+        """Wait for every awaitable handed over; True if all finished within ``timeout``."""
+        with self._settled:
+            return self._settled.wait_for(lambda: not self._outstanding, timeout)
 
     def cancel(self) -> int:
-        """Cancel what is still running; each counts as abandoned. Returns how many."""
-        with self._lock:
-            pending = list(self._pending)
-        return sum(future.cancel() for future in pending)
+        """Cancel what is still running (each counts as abandoned); returns how many were."""
+        with self._settled:
+            outstanding = self._outstanding
+
+        def cancel_all() -> None:
+            for task in list(self._tasks):
+                task.cancel()
+
+        with contextlib.suppress(RuntimeError):  # the loop is closed: its tasks went with it
+            self.loop.call_soon_threadsafe(cancel_all)
+        return outstanding
 
 
 class Dispatcher(Generic[T]):
@@ -150,6 +203,7 @@ class Dispatcher(Generic[T]):
                 return
             ok = failed = 0
             started = clock()
+            handed: list[tuple[T, Awaitable[Any]]] = []
             for index, item in enumerate(batch):
                 if buffer.abandoning:
                     buffer.report(abandoned=len(batch) - index)
@@ -162,10 +216,21 @@ class Dispatcher(Generic[T]):
                     continue
                 if result is not None and inspect.isawaitable(result):
                     # the runner accounts for it when the awaitable finishes
-                    self._runner_factory().submit(item, result, wait=self._ordered)
+                    runner = self._runner_factory()
+                    if self._ordered:  # one lane, one at a time: the lane stays in order
+                        runner.submit(item, result, wait=True)
+                        continue
+                    if not runner.acquire(blocking=False):
+                        if handed:  # the bound is reached: let what we hold run first
+                            runner.start(handed)
+                            handed = []
+                        runner.acquire()
+                    handed.append((item, result))
                     continue
                 ok += 1
                 after(item, None)
+            if handed:
+                self._runner_factory().start(handed)
             # how long an item takes sizes the next batches (a racy average is good enough)
             cost = (clock() - started) / len(batch)
             buffer.item_cost = 0.7 * buffer.item_cost + 0.3 * cost

@@ -9,7 +9,7 @@ import pytest
 from mqtt_surge import BrokerStartError, ConfigError, broker_from_spec
 from mqtt_surge.brokers import BrokerBase, EmbeddedBroker, ExternalBroker, MosquittoBroker
 
-from .._support import open_fds, roundtrip, thread_names
+from .._support import open_fds, roundtrip, thread_idents, threads_started_since
 
 ENGINES = ["embedded", "mosquitto"]
 
@@ -53,14 +53,14 @@ def test_fifty_cycles_leave_nothing_behind(engine: str) -> None:
     with broker_from_spec(engine) as warm:
         roundtrip(warm.url)
     gc.collect()
-    fds, threads = open_fds(), thread_names()
+    fds, threads = open_fds(), thread_idents()
     for _ in range(50):
         broker = broker_from_spec(engine)
         broker.start()
         broker.stop()
     gc.collect()
-    assert thread_names() == threads
-    assert open_fds() == fds
+    assert threads_started_since(threads) == []
+    assert open_fds() <= fds  # a leak grows; an earlier test's leftovers may close
 
 
 @pytest.mark.parametrize("engine", ENGINES)
