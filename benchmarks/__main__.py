@@ -1,0 +1,21 @@
+"""``python -m benchmarks``: every side-by-side benchmark in one invocation.
+
+Subscribers (raw paho, mqtt-surge, the original design, aiomqtt, gmqtt; QoS 0 and 1; slow and
+async callbacks; the 1,000,000-message burst), then the broker engines (start-up, and the
+embedded broker's throughput against amqtt's defaults). Needs the extra ``bench``.
+"""
+
+import runpy
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))  # the scripts import their shared helpers as _common
+
+for script, args in (("subscriber.py", ["--scenarios", "--burst"]), ("brokers.py", [])):
+    sys.argv = [script, *args]
+    try:
+        runpy.run_path(str(HERE / script), run_name="__main__")
+    except SystemExit as exit_:
+        if exit_.code:
+            raise
