@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 LOCUSTFILES = Path(__file__).parents[2] / "locustfiles"
-LOCUST = shutil.which("locust") or str(Path(sys.executable).parent / "locust")
+# the locust installed beside this interpreter (the venv's), not whichever is first on PATH
+_SIBLING = Path(sys.executable).parent / "locust"
+LOCUST = str(_SIBLING) if _SIBLING.exists() else (shutil.which("locust") or "locust")
 
 pytestmark = pytest.mark.slow
 
