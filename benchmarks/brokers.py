@@ -1,5 +1,5 @@
-"""Broker engines: start-to-ready times, and the embedded broker's end-to-end QoS 0 throughput
-against amqtt's default configuration, measured in one run.
+"""Broker engines: start-to-ready times, and end-to-end QoS 0 throughput of the embedded broker
+(our configuration and amqtt's defaults) and mosquitto, measured in one run.
 
     python benchmarks/brokers.py            # full run (about a minute)
     python benchmarks/brokers.py --quick    # fewer messages and starts, for CI
@@ -39,15 +39,22 @@ print((t1 - t0) * 1000)
 
 CHILD_BROKER = """
 import sys
-from mqtt_surge import EmbeddedBroker
+from mqtt_surge import EmbeddedBroker, MosquittoBroker
+config = {config!r}
 plugins = None
-if {defaults!r}:
+if config == "amqtt_defaults":
     from amqtt.contexts import default_broker_plugins
     plugins = default_broker_plugins()
-with EmbeddedBroker(plugins=plugins) as b:
+broker = MosquittoBroker() if config == "mosquitto" else EmbeddedBroker(plugins=plugins)
+with broker as b:
     print(b.url.full, flush=True)
     sys.stdin.read()
 """
+CONFIGS = {
+    "ours": "embedded, mqtt-surge's configuration (anonymous auth only)",
+    "amqtt_defaults": "embedded, amqtt's defaults (event/packet loggers, $SYS)",
+    "mosquitto": "mosquitto",
+}
 
 
 def first_start_ms(engine: str, runs: int) -> list[float]:
@@ -79,8 +86,8 @@ def later_starts_ms(engine: str, runs: int) -> list[float]:
     return times
 
 
-def throughput(defaults: bool, n: int) -> tuple[float, int]:
-    proc, url = broker_in_child(CHILD_BROKER.format(defaults=defaults))
+def throughput(config: str, n: int) -> tuple[float, int]:
+    proc, url = broker_in_child(CHILD_BROKER.format(config=config))
     try:
         topic = f"bench/{uuid.uuid4().hex}"
         counter = PahoCounter(url, topic)
@@ -124,24 +131,22 @@ def main() -> int:
         print(f"| {engine} | {median_range(first)} | {median_range(later)} |")
     report["starts"] = starts
 
-    rates: dict[str, list[float]] = {"ours": [], "amqtt_defaults": []}
-    lost: dict[str, int] = {"ours": 0, "amqtt_defaults": 0}
+    rates: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    lost: dict[str, int] = dict.fromkeys(CONFIGS, 0)
     for _ in range(args.repetitions):
-        for name, defaults in (("ours", False), ("amqtt_defaults", True)):
-            rate, missing = throughput(defaults, n_msgs)
+        for name in CONFIGS:
+            rate, missing = throughput(name, n_msgs)
             rates[name].append(rate)
             lost[name] += missing
     ratios = [a / b for a, b in zip(rates["ours"], rates["amqtt_defaults"], strict=True)]
     report["throughput"] = {"rates": rates, "lost": lost, "ratios": ratios}
     print(f"\nEnd-to-end QoS 0, {n_msgs:,} x 64 B, {args.repetitions} alternating repetitions:\n")
-    print("| embedded broker configuration | msg/s, median (min-max) | lost |")
+    print("| broker | msg/s, median (min-max) | lost |")
     print("|---|---|---|")
-    print(f"| mqtt-surge (anonymous auth only) | {median_range(rates['ours'])} | {lost['ours']} |")
+    for name, title in CONFIGS.items():
+        print(f"| {title} | {median_range(rates[name])} | {lost[name]} |")
     print(
-        f"| amqtt defaults | {median_range(rates['amqtt_defaults'])} | {lost['amqtt_defaults']} |"
-    )
-    print(
-        f"\nratio ours/defaults per repetition: {', '.join(f'{r:.2f}' for r in ratios)} "
+        f"\nratio ours/amqtt defaults per repetition: {', '.join(f'{r:.2f}' for r in ratios)} "
         f"(median {statistics.median(ratios):.2f}x)"
     )
     RESULTS.mkdir(exist_ok=True)
