@@ -67,6 +67,12 @@ def set_message_handler(client: mqtt.Client, handler: Callable[[mqtt.MQTTMessage
     return False
 
 
+def network_thread(client: mqtt.Client | None) -> threading.Thread | None:
+    """The thread ``loop_start()`` started (paho keeps it in a private attribute)."""
+    thread = getattr(client, "_thread", None)
+    return thread if isinstance(thread, threading.Thread) else None
+
+
 def close(client: mqtt.Client) -> None:
     """Disconnect, join the network thread (unless we are on it), release every socket.
 
@@ -74,7 +80,7 @@ def close(client: mqtt.Client) -> None:
     long after a stop (the client and its thread form a cycle); close it now.
     """
     client.disconnect()
-    if threading.current_thread() is not getattr(client, "_thread", None):
+    if threading.current_thread() is not network_thread(client):
         client.loop_stop()
         reset = getattr(client, "_reset_sockets", None)
         if callable(reset):

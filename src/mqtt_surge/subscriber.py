@@ -586,8 +586,7 @@ class Subscriber:
         ours = list(self._dispatcher.threads) if self._dispatcher else []
         if self._own_loop is not None and self._own_loop.thread is not None:
             ours.append(self._own_loop.thread)
-        client_thread = getattr(self._client, "_thread", None)
-        if current in ours or current is client_thread:
+        if current in ours or current is _paho.network_thread(self._client):
             return True
         runner = self._runner
         if runner is not None:
