@@ -42,8 +42,12 @@ def _failed(data: dict) -> list[str]:
 
 
 def test_throughput_passes(tmp_path: Path) -> None:
-    code, output, data = run_locust("throughput", tmp_path, "--run-time", "4s")
+    report = tmp_path / "report.html"
+    code, output, data = run_locust(
+        "throughput", tmp_path, "--run-time", "4s", "--html", str(report)
+    )
     assert "mqtt-surge verdict" in output
+    assert "MQTT-RECV" in report.read_text()  # the HTML report has the receiving side too
     assert _failed(data) == [], output[-3000:]
     assert code == 0
     assert data["sent"] > 0
