@@ -115,7 +115,7 @@ class _State:
         self.probe: subprocess.Popen[str] | None = None
         self.reader: Any = None
         self.run: RunData | None = None
-        self.unreported: dict[int, int] = {}
+        self.reported: dict[int, int] = {}  # a worker's counts as of its last report
 
 
 state = _State()
@@ -217,9 +217,9 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
 def _report_sent(client_id: str, data: dict[str, Any]) -> None:
     with user_module.sent_lock:
         data["mqtt_sent"] = {
-            str(pid): n - state.unreported.get(pid, 0) for pid, n in user_module.sent.items()
+            str(pid): n - state.reported.get(pid, 0) for pid, n in user_module.sent.items()
         }
-        state.unreported = dict(user_module.sent)
+        state.reported = dict(user_module.sent)
 
 
 @events.worker_report.add_listener
