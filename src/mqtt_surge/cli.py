@@ -1,4 +1,4 @@
-"""The ``mqtt-surge`` command line: run a broker; subscribe and print."""
+"""The mqtt-surge command line: run a broker, subscribe and print, or run the load-test probe."""
 
 from __future__ import annotations
 
