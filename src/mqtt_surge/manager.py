@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 from ._errors import ConfigError
+from ._lifecycle import StartStop
 from ._stats import Stats
 from .brokers import Broker, BrokerBase, broker_from_spec
 from .subscriber import Subscriber
 
 
-class MQTTManager:
+class MQTTManager(StartStop):
     """Starts the broker, then the subscribers; stops the subscribers (drained), then the broker.
 
     ``broker`` is an engine object or a spec (``"embedded"``, ``"mosquitto"``, a URL);
@@ -77,14 +77,3 @@ class MQTTManager:
         if self.broker is not None:
             self.broker.stop()
         return final
-
-    def __enter__(self) -> MQTTManager:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -26,6 +26,7 @@ from ._errors import (
     SubscribeError,
     WorkersOverloadedWarning,
 )
+from ._lifecycle import StartStop
 from ._loop import LoopThread
 from ._message import Message, build_message, filter_matches, validate_filter
 from ._stats import Stats
@@ -95,7 +96,7 @@ def is_async_callable(fn: object) -> bool:
     )
 
 
-class Subscriber:
+class Subscriber(StartStop):
     """A background MQTT subscriber that survives bursts.
 
     ``Subscriber(broker="localhost", topic="sensors/#", callback=handle).start()`` connects, waits
@@ -634,17 +635,6 @@ class Subscriber:
         return final
 
     # -- context managers -----------------------------------------------------------------------
-
-    def __enter__(self) -> Subscriber:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     async def __aenter__(self) -> Subscriber:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from .._errors import BrokerStartError, ConfigError, ConnectError
+from .._lifecycle import StartStop
 from .._url import BrokerURL
 from .._wire import probe
 
@@ -48,7 +49,7 @@ class Broker(Protocol):
     ) -> None: ...
 
 
-class BrokerBase:
+class BrokerBase(StartStop):
     """Shared lifecycle: ``start()`` once ready, ``stop()`` idempotent, context manager.
 
     Subclasses implement ``_start(deadline)`` (launch; return once listening) and ``_stop()``.
@@ -141,17 +142,6 @@ class BrokerBase:
 
     def _stop(self) -> None:
         raise NotImplementedError
-
-    def __enter__(self) -> BrokerBase:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         where = f"{self._host}:{self._port}" if self._port else f"{self._host}:(not started)"
