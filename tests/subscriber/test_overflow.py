@@ -22,20 +22,24 @@ def _sequences(payloads: list[bytes]) -> list[int]:
     return [h.sequence for h in headers if h is not None]
 
 
-def _held_then_burst(
-    broker: BrokerBase, topic: str, overflow: str, gate: Gate, **options: object
-) -> Subscriber:
-    """Start a subscriber, hold its only worker at the gate on message 0, then burst 1..BURST."""
-    sub = Subscriber(
+def _held(broker: BrokerBase, topic: str, gate: Gate, **options: object) -> Subscriber:
+    """A started subscriber with one worker, a QUEUE-slot buffer and the gate as callback."""
+    return Subscriber(
         broker=broker.url,
         topic=topic,
         callback=gate,
         max_queue_size=QUEUE,
         worker_threads=1,
-        overflow=overflow,  # type: ignore[arg-type]
         qos=1,
         **options,  # type: ignore[arg-type]
     ).start()
+
+
+def _held_then_burst(
+    broker: BrokerBase, topic: str, overflow: str, gate: Gate, **options: object
+) -> Subscriber:
+    """Start a subscriber, hold its only worker at the gate on message 0, then burst 1..BURST."""
+    sub = _held(broker, topic, gate, overflow=overflow, **options)
     with Publisher(broker.url) as pub:
         pub.burst(topic, 1, qos=1)
         gate.wait_entered()
@@ -77,15 +81,7 @@ def test_drop_newest_keeps_the_oldest(broker: BrokerBase, topic: str) -> None:
 
 def test_block_loses_nothing(broker: BrokerBase, topic: str) -> None:
     gate = Gate()
-    sub = Subscriber(
-        broker=broker.url,
-        topic=topic,
-        callback=gate,
-        max_queue_size=QUEUE,
-        worker_threads=1,
-        overflow="block",
-        qos=1,
-    ).start()
+    sub = _held(broker, topic, gate, overflow="block")
     with Publisher(broker.url) as pub:
         pub.burst(topic, 1, qos=1)
         gate.wait_entered()
@@ -117,14 +113,7 @@ def test_dropped_qos1_messages_are_acked_with_ack_after_processing(
 
 def test_workers_overloaded_warning(embedded: BrokerBase, topic: str) -> None:
     gate = Gate()
-    sub = Subscriber(
-        broker=embedded.url,
-        topic=topic,
-        callback=gate,
-        max_queue_size=QUEUE,
-        worker_threads=1,
-        qos=1,
-    ).start()
+    sub = _held(embedded, topic, gate)
     try:
         with Publisher(embedded.url) as pub, warnings.catch_warnings(record=True) as warned:
             warnings.simplefilter("always")

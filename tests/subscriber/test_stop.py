@@ -26,13 +26,19 @@ def _ours() -> list[str]:
     return [n for n in thread_names() if n.startswith(("mqtt-surge-w", "mqtt-surge-loop", "paho"))]
 
 
-def test_stop_drains_what_is_buffered(broker: BrokerBase, topic: str) -> None:
-    gate = Gate()
+def _twenty_held(broker: BrokerBase, topic: str, gate: Gate) -> Subscriber:
+    """A subscriber whose only worker is held at the gate, with 20 messages received."""
     sub = Subscriber(broker=broker.url, topic=topic, callback=gate, worker_threads=1, qos=1).start()
     with Publisher(broker.url) as pub:
         pub.burst(topic, 20, qos=1)
         gate.wait_entered()
         wait_until(lambda: sub.stats().received == 20)
+    return sub
+
+
+def test_stop_drains_what_is_buffered(broker: BrokerBase, topic: str) -> None:
+    gate = Gate()
+    sub = _twenty_held(broker, topic, gate)
     stopper = threading.Thread(target=lambda: results.append(sub.stop(timeout=10)))
     results: list[Stats] = []
     stopper.start()
@@ -46,11 +52,7 @@ def test_stop_drains_what_is_buffered(broker: BrokerBase, topic: str) -> None:
 
 def test_stop_abandons_what_cannot_be_drained_in_time(broker: BrokerBase, topic: str) -> None:
     gate = Gate()
-    sub = Subscriber(broker=broker.url, topic=topic, callback=gate, worker_threads=1, qos=1).start()
-    with Publisher(broker.url) as pub:
-        pub.burst(topic, 20, qos=1)
-        gate.wait_entered()
-        wait_until(lambda: sub.stats().received == 20)
+    sub = _twenty_held(broker, topic, gate)
 
     def open_once_abandoned() -> None:
         # the drain deadline passed and the queue was given up: now let the held callback end
