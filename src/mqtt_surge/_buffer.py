@@ -241,11 +241,6 @@ class Buffer(Generic[T]):
             self._settled.notify_all()
             return items
 
-    def wait_drained(self, timeout: float | None) -> bool:
-        """Wait until nothing is queued; True if so within ``timeout``."""
-        with self._lock:
-            return self._settled.wait_for(lambda: not self.size, timeout)
-
     def wait_idle(self, timeout: float | None) -> bool:
         """Wait until nothing is queued or in flight; True if so within ``timeout``."""
         with self._lock:
