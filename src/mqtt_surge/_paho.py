@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -11,15 +13,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from . import _transport
 from ._errors import ConnectError
 from ._url import BrokerURL
 
+logger = logging.getLogger("mqtt_surge")
+
 PahoClient = mqtt.Client
 PahoMessage = mqtt.MQTTMessage
-
-# CONNACK reason codes (MQTT 5 numbering; paho maps 3.1.1 return codes onto them)
-_BAD_CREDENTIALS = {134, 4}
-_NOT_AUTHORIZED = {135, 5}
 
 
 def make_client(
@@ -87,29 +88,6 @@ def close(client: mqtt.Client) -> None:
             reset()
 
 
-def connect_async(
-    client: mqtt.Client,
-    url: BrokerURL,
-    *,
-    keepalive: int,
-    protocol: int,
-    session_expiry: int | None,
-) -> None:
-    properties = None
-    clean_start: Any = mqtt.MQTT_CLEAN_START_FIRST_ONLY
-    if protocol == 5:
-        from paho.mqtt.packettypes import PacketTypes  # noqa: PLC0415
-        from paho.mqtt.properties import Properties  # noqa: PLC0415
-
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        if session_expiry is not None:
-            properties.SessionExpiryInterval = session_expiry
-            clean_start = False
-    client.connect_async(
-        url.host, url.port, keepalive=keepalive, clean_start=clean_start, properties=properties
-    )
-
-
 def fields(msg: mqtt.MQTTMessage, with_properties: bool) -> tuple[str, bytes, int, bool, int, Any]:
     """topic, payload, qos, retain, mid, properties: what a Message is built from.
 
@@ -133,15 +111,7 @@ def fields(msg: mqtt.MQTTMessage, with_properties: bool) -> tuple[str, bytes, in
 def connect_error(reason_code: ReasonCode | int, url: BrokerURL) -> ConnectError:
     value = reason_code.value if isinstance(reason_code, ReasonCode) else int(reason_code)
     text = str(reason_code) if isinstance(reason_code, ReasonCode) else mqtt.connack_string(value)
-    if value in _BAD_CREDENTIALS:
-        reason = "bad_credentials"
-    elif value in _NOT_AUTHORIZED:
-        reason = "not_authorized"
-    else:
-        reason = "refused"
-    return ConnectError(
-        f"{url.redacted} refused the connection: {text}", reason=reason, return_code=value
-    )
+    return _transport.connect_error(value, text, url)
 
 
 def is_failure(reason_code: ReasonCode | int) -> bool:
@@ -152,3 +122,108 @@ def is_failure(reason_code: ReasonCode | int) -> bool:
 
 def error_string(rc: int) -> str:
     return str(mqtt.error_string(rc))
+
+
+class PahoTransport:
+    """The default engine: paho's network thread (``loop_start``) feeding the buffer."""
+
+    def __init__(self, settings: _transport.Settings, events: _transport.Events) -> None:
+        self._settings = settings
+        self._events = events
+        self._with_properties = settings.protocol == 5
+        self.generation = 0
+        self._client = make_client(
+            client_id=settings.client_id,
+            protocol=settings.protocol,
+            clean_session=settings.clean_session,
+            manual_ack=settings.manual_ack,
+            url=settings.url,
+            tls=settings.tls,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
+        set_message_handler(self._client, self._on_message)
+
+    def start(self) -> None:
+        settings, client = self._settings, self._client
+        properties = None
+        clean_start: Any = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        if settings.protocol == 5:
+            from paho.mqtt.packettypes import PacketTypes  # noqa: PLC0415
+            from paho.mqtt.properties import Properties  # noqa: PLC0415
+
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            if settings.session_expiry is not None:
+                properties.SessionExpiryInterval = settings.session_expiry
+                clean_start = False
+        client.connect_async(
+            settings.url.host,
+            settings.url.port,
+            keepalive=settings.keepalive,
+            clean_start=clean_start,
+            properties=properties,
+        )
+        client.loop_start()
+
+    # -- paho's callbacks, on its network thread --------------------------------------------------
+
+    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
+        self._events.enqueue((*fields(msg, self._with_properties), time.time(), self.generation))
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason_code: Any, _p: object
+    ) -> None:
+        if is_failure(reason_code):
+            self._events.refused(connect_error(reason_code, self._settings.url))
+            return
+        self.generation += 1
+        self._events.connected()
+        # paho never resubscribes by itself: every connect subscribes again
+        result, _mid = client.subscribe(self._settings.topics)
+        if result:
+            logger.warning("mqtt_surge: subscribe failed to send: %s", error_string(result))
+
+    def _on_subscribe(
+        self, _c: object, _u: object, _mid: int, reason_codes: list[Any], _p: object
+    ) -> None:
+        self._events.subscribed(
+            [
+                f"{name} ({code})"
+                for (name, _), code in zip(self._settings.topics, reason_codes, strict=False)
+                if is_failure(code)
+            ]
+        )
+
+    def _on_connect_fail(self, _c: object, _u: object) -> None:
+        self._events.unreachable()
+
+    def _on_disconnect(
+        self, _c: object, _u: object, _f: object, reason_code: Any, _p: object
+    ) -> None:
+        self._events.disconnected(reason_code)
+
+    # -- called from other threads ----------------------------------------------------------------
+
+    def ack(self, item: _transport.Item) -> None:
+        if item[7] == self.generation:
+            self._client.ack(item[4], item[2])
+        else:
+            logger.debug("not acking mid %d: it came on an earlier connection", item[4])
+
+    def unsubscribe(self, timeout: float) -> bool:
+        client = self._client
+        done = threading.Event()
+        client.on_unsubscribe = lambda *_args: done.set()
+        result, _mid = client.unsubscribe([name for name, _ in self._settings.topics])
+        return not result and done.wait(timeout)
+
+    def is_connected(self) -> bool:
+        return bool(self._client.is_connected())
+
+    def on_network_thread(self) -> bool:
+        return threading.current_thread() is network_thread(self._client)
+
+    def close(self) -> None:
+        close(self._client)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from ._errors import MQTTSurgeError
 from ._message import Message
+from ._transport import ENGINE_HELP
+from ._transport import ENGINES as CLIENT_ENGINES
 from .brokers import ENGINES, broker_from_spec
 from .subscriber import Subscriber
 
@@ -54,6 +56,7 @@ def _cmd_subscribe(args: argparse.Namespace) -> int:
         qos=args.qos,
         max_queue_size=args.max_queue_size,
         worker_threads=1,  # one worker: lines come out in arrival order
+        engine=args.engine,
     )
     try:
         subscriber.start(timeout=args.timeout)
@@ -95,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--qos", type=int, default=0, choices=(0, 1, 2))
     subscribe.add_argument("--max-queue-size", type=int, default=1000)
     subscribe.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for SUBACK")
+    subscribe.add_argument("--engine", choices=CLIENT_ENGINES, help=ENGINE_HELP)
     subscribe.set_defaults(func=_cmd_subscribe)
 
     from .probe import add_arguments  # noqa: PLC0415

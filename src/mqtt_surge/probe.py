@@ -32,6 +32,7 @@ from array import array
 from typing import Any
 
 from ._message import Message
+from ._transport import ENGINE_HELP, ENGINES
 from .subscriber import Subscriber
 from .testing import unpack_header
 
@@ -137,6 +138,7 @@ class ProbeOptions:
     stop_timeout: float = 5.0
     report_interval: float = 0.25
     samples: int = 100
+    engine: str | None = None
 
 
 class Probe:
@@ -160,6 +162,7 @@ class Probe:
             overflow=options.overflow,  # type: ignore[arg-type]
             ack=options.ack,  # type: ignore[arg-type]
             warn_interval=1.0,
+            engine=options.engine,  # type: ignore[arg-type]
         )
 
     def on_message(self, message: Message) -> None:
@@ -270,6 +273,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker-threads", type=int, default=4)
     parser.add_argument("--overflow", default="drop_oldest")
     parser.add_argument("--ack", default="on_receive")
+    parser.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     parser.add_argument("--callback-ms", type=float, default=0.0, help="simulated work per message")
     parser.add_argument("--stop-timeout", type=float, default=5.0)
     parser.add_argument("--report-interval", type=float, default=0.25)
@@ -289,4 +293,5 @@ def options_from(args: argparse.Namespace) -> ProbeOptions:
         stop_timeout=args.stop_timeout,
         report_interval=args.report_interval,
         samples=args.samples,
+        engine=args.engine,
     )

@@ -1,4 +1,5 @@
-"""The subscriber: paho's network thread -> one bounded buffer -> worker threads -> callbacks."""
+"""The subscriber: a network thread (paho's, or gmqtt's loop) -> one bounded buffer -> worker
+threads -> callbacks."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Union
 
-from . import _paho
 from ._buffer import Buffer, BufferClosed, Overflow
 from ._dispatch import AsyncRunner, Dispatcher
 from ._errors import (
@@ -30,6 +30,7 @@ from ._lifecycle import StartStop
 from ._loop import LoopThread
 from ._message import Message, build_message, filter_matches, validate_filter
 from ._stats import Stats
+from ._transport import Engine, Events, Settings, Transport, make_transport, resolve_engine
 from ._url import BrokerURL, parse_broker
 from ._warn import RateLimited, warn_caller
 
@@ -44,10 +45,11 @@ ErrorHook = Callable[[BaseException, Message], Any]
 TopicSpec = Union[str, tuple[str, int], Sequence[Union[str, tuple[str, int]]]]  # noqa: UP007 - runtime alias on 3.10
 Ack = Literal["on_receive", "after_processing"]
 # What the network thread enqueues: the message's fields, the connection generation it came on
-# (stale acks are skipped) and when it came. A flat tuple of atoms: cheap to build on the scarce
-# network thread, and paho's message (with its lock objects) dies at once instead of waiting in
-# the buffer for the garbage collector. A worker builds the Message from it.
-_Item = tuple[str, bytes, int, bool, int, Any, float, int]  # Message's fields + generation
+# (stale acks are skipped) and when it came, then whatever the engine needs to ack it later. A
+# flat tuple: cheap to build on the scarce network thread, and paho's message (with its lock
+# objects) dies at once instead of waiting in the buffer for the garbage collector. A worker
+# builds the Message from it.
+_Item = tuple[Any, ...]
 
 ACK_MODES: tuple[str, ...] = ("on_receive", "after_processing")
 LOOP_WARNING = "Detected asyncio event loop. Consider using an async callback."
@@ -100,10 +102,11 @@ class Subscriber(StartStop):
     """A background MQTT subscriber that survives bursts.
 
     ``Subscriber(broker="localhost", topic="sensors/#", callback=handle).start()`` connects, waits
-    for the SUBACK and returns; paho's network thread only converts messages and puts them in a
-    bounded buffer (``max_queue_size``; when full, ``overflow`` decides: drop the oldest by
-    default), and ``worker_threads`` workers call ``callback(message)`` on batches taken from it.
-    ``async def`` callbacks run on the event loop that was running when ``start()`` was called
+    for the SUBACK and returns; the network thread (paho's, or with ``engine="gmqtt"`` an asyncio
+    loop running gmqtt) only converts messages and puts them in a bounded buffer
+    (``max_queue_size``; when full, ``overflow`` decides: drop the oldest by default), and
+    ``worker_threads`` workers call ``callback(message)`` on batches taken from it. ``async def``
+    callbacks run on the event loop that was running when ``start()`` was called
     (or ``loop=``), else on a loop thread of the subscriber's own, at most ``max_concurrency``
     at a time. ``stop()`` drains, accounts for every message and joins every thread.
     """
@@ -133,6 +136,7 @@ class Subscriber(StartStop):
         loop: asyncio.AbstractEventLoop | None = None,
         on_error: ErrorHook | None = None,
         warn_interval: float = 5.0,
+        engine: Engine | None = None,
     ) -> None:
         if not isinstance(broker, (str, BrokerURL)) and not _is_broker(broker):
             raise ConfigError(
@@ -199,6 +203,7 @@ class Subscriber(StartStop):
         if on_error is not None and not callable(on_error):
             raise TypeError(f"on_error must be callable, got {on_error!r}")
         self._on_error = on_error
+        self.engine = resolve_engine(engine)
         self._warn_full = RateLimited(QueueFullWarning, warn_interval)
         self._warn_overloaded = RateLimited(WorkersOverloadedWarning, warn_interval)
         self._log_failure = RateLimited(None, warn_interval, logging.ERROR)
@@ -237,12 +242,11 @@ class Subscriber(StartStop):
             max_batch=max(1, min(MAX_BATCH, self.max_queue_size // (2 * self.worker_threads))),
         )
         self._lanes = lanes
-        self._generation = 0
         self._connects = 0
         self._subscribed = threading.Event()
         self._fatal: BaseException | None = None
         self._last_connect_problem: ConnectError | None = None
-        self._client: _paho.PahoClient | None = None
+        self._transport: Transport | None = None
         self._dispatcher: Dispatcher[_Item] | None = None
         self._runner: AsyncRunner[_Item] | None = None
         self._own_loop: LoopThread | None = None
@@ -274,61 +278,39 @@ class Subscriber(StartStop):
 
     # -- the network thread ---------------------------------------------------------------------
 
-    def _on_connect(
-        self, client: _paho.PahoClient, _u: object, _f: object, reason_code: Any, _p: object
-    ) -> None:
-        if _paho.is_failure(reason_code):
-            error = _paho.connect_error(reason_code, self.url)
-            self._last_connect_problem = error
-            if not self._subscribed.is_set() and error.reason in {
-                "bad_credentials",
-                "not_authorized",
-            }:
-                self._fatal = error
-                self._subscribed.set()  # wakes start(), which raises
-            logger.warning("mqtt_surge: %s", error)
-            return
+    def _connected(self) -> None:
         self._connects += 1
-        self._generation += 1  # acks of messages from an earlier connection are stale now
         if self._connects > 1:
             logger.info("reconnected to %s; subscribing again", self.url)
-        # paho never resubscribes by itself: every connect subscribes again
-        result, _mid = client.subscribe(self._topics)
-        if result:
-            logger.warning("subscribe failed to send: %s", _paho.error_string(result))
 
-    def _on_subscribe(
-        self, _c: object, _u: object, mid: int, reason_codes: list[Any], _p: object
-    ) -> None:
-        failed = [
-            f"{name} ({code})"
-            for (name, _), code in zip(self._topics, reason_codes, strict=False)
-            if _paho.is_failure(code)
-        ]
-        if failed:
-            error = SubscribeError(f"{self.url.redacted} rejected: {', '.join(failed)}")
+    def _refused(self, error: ConnectError) -> None:
+        self._last_connect_problem = error
+        if not self._subscribed.is_set() and error.reason in {"bad_credentials", "not_authorized"}:
+            self._fatal = error
+            self._subscribed.set()  # wakes start(), which raises
+        logger.warning("mqtt_surge: %s", error)
+
+    def _on_subscribed(self, rejected: list[str]) -> None:
+        if rejected:
+            error = SubscribeError(f"{self.url.redacted} rejected: {', '.join(rejected)}")
             logger.error("mqtt_surge: %s", error)
             if not self._subscribed.is_set():
                 self._fatal = error
         self._subscribed.set()
 
-    def _on_connect_fail(self, _c: object, _u: object) -> None:
+    def _unreachable(self) -> None:
         self._last_connect_problem = ConnectError(
             f"could not connect to {self.url.redacted}", reason="unreachable"
         )
         logger.info("mqtt_surge: connection to %s failed; retrying", self.url)
 
-    def _on_disconnect(
-        self, _c: object, _u: object, _f: object, reason_code: Any, _p: object
-    ) -> None:
+    def _disconnected(self, reason: object) -> None:
         if self._state == "running":
-            logger.warning(
-                "mqtt_surge: disconnected from %s (%s); reconnecting", self.url, reason_code
-            )
+            logger.warning("mqtt_surge: disconnected from %s (%s); reconnecting", self.url, reason)
 
-    def _on_message(self, msg: _paho.PahoMessage) -> None:
-        # only enqueue here: a slow network thread misses keepalives, and it is the bottleneck
-        item = (*_paho.fields(msg, self._protocol == 5), time.time(), self._generation)
+    def _enqueue(self, item: _Item) -> None:
+        # the transport's network thread: only enqueue here, it is the bottleneck (and a slow
+        # one misses keepalives)
         lane = hash(item[0]) % self._lanes if self._lanes > 1 else 0
         buffer = self._buffer
         try:
@@ -341,10 +323,9 @@ class Subscriber(StartStop):
             self._warn_overloaded(self._overloaded_text)
 
     def _dropped(self, item: _Item) -> None:
-        qos, mid, generation = item[2], item[4], item[7]
-        if qos and self._ack == "after_processing" and generation == self._generation:
+        if item[2] and self._ack == "after_processing" and self._transport is not None:
             # dropped on purpose: acknowledge it, or the broker would send it again
-            self._acknowledge(mid, qos)
+            self._transport.ack(item)
         self._warn_full(self._queue_full_text)
 
     def _queue_full_text(self, count: int) -> str:
@@ -362,11 +343,6 @@ class Subscriber(StartStop):
             f"faster than {self.worker_threads} worker_threads process them. Raise worker_threads "
             f"or make the callback faster ({count} checks since the last warning)."
         )
-
-    def _acknowledge(self, mid: int, qos: int) -> None:
-        client = self._client
-        if client is not None:
-            client.ack(mid, qos)
 
     # -- the workers ----------------------------------------------------------------------------
 
@@ -393,12 +369,8 @@ class Subscriber(StartStop):
         return _gather(awaitables)
 
     def _after(self, item: _Item, error: BaseException | None) -> None:
-        qos, mid, generation = item[2], item[4], item[7]
-        if qos and self._ack == "after_processing":
-            if generation == self._generation:
-                self._acknowledge(mid, qos)
-            else:
-                logger.debug("not acking mid %d: it came on an earlier connection", mid)
+        if item[2] and self._ack == "after_processing" and self._transport is not None:
+            self._transport.ack(item)
         if error is None:
             return
         message = self._message(item)
@@ -480,29 +452,29 @@ class Subscriber(StartStop):
             name=f"mqtt-surge-worker-{self._client_id}",
         )
         self._dispatcher.start()
-        url = self.url
-        client = _paho.make_client(
-            client_id=self._client_id,
-            protocol=self._protocol,
-            clean_session=self._clean_session,
-            manual_ack=self._ack == "after_processing",
-            url=url,
-            tls=self._tls,
+        self._transport = make_transport(
+            self.engine,
+            Settings(
+                url=self.url,
+                client_id=self._client_id,
+                topics=self._topics,
+                protocol=self._protocol,
+                clean_session=self._clean_session,
+                session_expiry=self._session_expiry,
+                keepalive=self._keepalive,
+                manual_ack=self._ack == "after_processing",
+                tls=self._tls,
+            ),
+            Events(
+                enqueue=self._enqueue,
+                connected=self._connected,
+                refused=self._refused,
+                unreachable=self._unreachable,
+                subscribed=self._on_subscribed,
+                disconnected=self._disconnected,
+            ),
         )
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        _paho.set_message_handler(client, self._on_message)
-        self._client = client
-        _paho.connect_async(
-            client,
-            url,
-            keepalive=self._keepalive,
-            protocol=self._protocol,
-            session_expiry=self._session_expiry,
-        )
-        client.loop_start()
+        self._transport.start()
 
     def _wait_subscribed(self, timeout: float) -> None:
         if not self._subscribed.wait(timeout):
@@ -571,13 +543,10 @@ class Subscriber(StartStop):
         keeping messages for the next session. The buffer closes at once instead, and what
         arrives later is abandoned (and, with ack='after_processing', redelivered later).
         """
-        client = self._client
-        if client is None or self._persistent or not client.is_connected():
+        transport = self._transport
+        if transport is None or self._persistent or not transport.is_connected():
             return False
-        done = threading.Event()
-        client.on_unsubscribe = lambda *_args: done.set()
-        result, _mid = client.unsubscribe([name for name, _ in self._topics])
-        if result or not done.wait(timeout):
+        if not transport.unsubscribe(timeout):
             logger.info("mqtt_surge: no UNSUBACK from %s before stopping", self.url)
             return False
         return True
@@ -587,7 +556,7 @@ class Subscriber(StartStop):
         ours = list(self._dispatcher.threads) if self._dispatcher else []
         if self._own_loop is not None and self._own_loop.thread is not None:
             ours.append(self._own_loop.thread)
-        if current in ours or current is _paho.network_thread(self._client):
+        if current in ours or (self._transport is not None and self._transport.on_network_thread()):
             return True
         runner = self._runner
         if runner is not None:
@@ -621,9 +590,8 @@ class Subscriber(StartStop):
             if runner is not None and not runner.wait(timeout):
                 cancelled = runner.cancel()
                 logger.warning("mqtt_surge: cancelled %d async callback(s) at stop", cancelled)
-            client = self._client
-            if client is not None:
-                _paho.close(client)
+            if self._transport is not None:
+                self._transport.close()
             if self._own_loop is not None:
                 self._own_loop.stop(timeout)
         finally:

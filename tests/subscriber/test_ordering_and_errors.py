@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+import sys
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from mqtt_surge import (
     ConfigError,
     ConnectError,
     EmbeddedBroker,
+    EngineNotInstalledError,
     Message,
     MosquittoBroker,
     SubscribeError,
@@ -197,3 +199,19 @@ def test_rejected_filter_raises_subscribe_error(topic: str) -> None:
             sub.start(timeout=10)
     assert topic not in str(info.value)  # only the rejected filter is named
     assert not sub.running
+
+
+def test_engine_is_checked_at_the_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="engine must be one of paho, gmqtt; got 'asyncio'"):
+        Subscriber(broker="localhost", topic="t", callback=print, engine="asyncio")  # type: ignore[arg-type]
+    monkeypatch.setenv("MQTT_SURGE_ENGINE", "fast")
+    with pytest.raises(ConfigError, match=r"\$MQTT_SURGE_ENGINE must be one of"):
+        Subscriber(broker="localhost", topic="t", callback=print)
+    # an explicit argument wins over the environment
+    assert Subscriber(broker="localhost", topic="t", callback=print, engine="paho").engine == "paho"
+
+
+def test_a_missing_gmqtt_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gmqtt", None)  # how Python marks a module as unimportable
+    with pytest.raises(EngineNotInstalledError, match=r"mqtt-surge\[fast\]"):
+        Subscriber(broker="localhost", topic="t", callback=print, engine="gmqtt")

@@ -1,0 +1,266 @@
+"""The fast engine: gmqtt's asyncio protocol on a loop thread of our own, feeding the same buffer.
+
+paho spends most of its time per message in ``select`` and three ``recv`` calls; gmqtt parses every
+packet that one ``recv`` brought in a single ``data_received`` call, about a quarter of the cost.
+
+gmqtt is used through its public API only. Two of its behaviours are worked around:
+
+- Its automatic reconnect always reconnects with ``clean_session=False`` (a 3.1.1 broker would then
+  keep a session for us after we stop). We switch it off and reconnect ourselves, with a fresh
+  ``gmqtt.Client`` per connection and paho's back-off (1 s doubling to 30 s). With one client per
+  connection an ack can never reach a later connection.
+- It does not expose the packet id of a received message; ``Message.mid`` is 0 on this engine. An
+  acknowledgement after processing uses its ``optimistic_acknowledgement=False`` mode: the
+  message callback is a coroutine, gmqtt sends the PUBACK (PUBREC for QoS 2) when it returns, and
+  ours returns when a worker resolves the future that travels with the item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from typing import Any
+
+import gmqtt
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311
+
+from . import _transport
+from ._loop import LoopThread
+
+logger = logging.getLogger("mqtt_surge")
+# gmqtt's own client/handler messages go here (it takes a logger); its protocol module logs to
+# the "gmqtt" logger as usual
+gmqtt_logger = logging.getLogger("mqtt_surge.gmqtt")
+
+RECONNECT_MIN, RECONNECT_MAX = 1.0, 30.0
+_NO_RECONNECT = -2  # any value but -1 (unlimited) that zero failed attempts already exceed
+
+
+class _DropReconnectRefusal(logging.Filter):
+    """gmqtt logs an ERROR each time the reconnect we switched off is declined; not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "max number of failed connection attempts" not in record.getMessage()
+
+
+gmqtt_logger.addFilter(_DropReconnectRefusal())
+
+
+class GmqttTransport:
+    def __init__(self, settings: _transport.Settings, events: _transport.Events) -> None:
+        self._settings = settings
+        self._events = events
+        self._with_properties = settings.protocol == 5
+        self.generation = 0
+        self._thread = LoopThread(f"mqtt-surge-gmqtt-{settings.client_id}")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: gmqtt.Client | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._lost: asyncio.Event | None = None
+        self._closing = False
+        self._acks: collections.deque[_transport.Item] = collections.deque()
+        self._ack_scheduled = False
+
+    def start(self) -> None:
+        loop = self._loop = self._thread.start()
+        loop.set_exception_handler(_exception_handler)
+        loop.call_soon_threadsafe(self._start_keeper)
+
+    def _start_keeper(self) -> None:
+        self._lost = asyncio.Event()
+        self._keeper = asyncio.ensure_future(self._keep_connected())
+
+    # -- on the loop thread -----------------------------------------------------------------------
+
+    def _new_client(self, first: bool) -> gmqtt.Client:
+        settings = self._settings
+        extra: dict[str, Any] = {}
+        if settings.protocol == 5:
+            # MQTT 5 clean start: a fresh session on the first connect only (paho's
+            # MQTT_CLEAN_START_FIRST_ONLY), never with a session to resume
+            clean = first and not settings.session_expiry
+            if settings.session_expiry is not None:
+                extra["session_expiry_interval"] = settings.session_expiry
+        else:
+            clean = settings.clean_session is not False
+        client = gmqtt.Client(
+            settings.client_id,
+            clean_session=clean,
+            optimistic_acknowledgement=not settings.manual_ack,
+            logger=gmqtt_logger,
+            **extra,
+        )
+        client.reconnect_retries = _NO_RECONNECT
+        if settings.url.username is not None:
+            client.set_auth_credentials(settings.url.username, settings.url.password)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message_acked if settings.manual_ack else self._on_message
+        return client
+
+    async def _keep_connected(self) -> None:
+        settings = self._settings
+        url = settings.url
+        version = MQTTv50 if settings.protocol == 5 else MQTTv311
+        context = settings.ssl_context()
+        delay, first = RECONNECT_MIN, True
+        assert self._lost is not None
+        while not self._closing:
+            client = self._client = self._new_client(first)
+            self._lost.clear()
+            try:
+                await client.connect(
+                    url.host,
+                    url.port,
+                    ssl=context or False,
+                    keepalive=settings.keepalive,
+                    version=version,
+                )
+            except gmqtt.MQTTConnectError as exc:
+                code = exc.args[0] if exc.args else 0
+                self._events.refused(_transport.connect_error(code, exc.message, url))
+            except (OSError, asyncio.TimeoutError):
+                self._events.unreachable()
+            else:
+                first, delay = False, RECONNECT_MIN
+                await self._lost.wait()
+                if self._closing:
+                    return
+            await _close_quietly(client)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX)
+
+    def _on_connect(self, client: gmqtt.Client, _flags: object, _rc: object, _p: object) -> None:
+        if client is not self._client or client is None:
+            return  # a late CONNACK for a client we gave up on
+        self.generation += 1
+        self._events.connected()
+        client.subscriptions.clear()  # gmqtt keeps every subscribe call in this list
+        client.subscribe([gmqtt.Subscription(name, qos=qos) for name, qos in self._settings.topics])
+
+    def _on_subscribe(self, _c: object, _mid: int, granted: tuple[int, ...], _p: object) -> None:
+        self._events.subscribed(
+            [
+                f"{name} ({code})"
+                for (name, _), code in zip(self._settings.topics, granted, strict=False)
+                if code >= 0x80
+            ]
+        )
+
+    def _on_disconnect(self, client: gmqtt.Client, _packet: object, _exc: object = None) -> None:
+        if client is self._client and self._lost is not None:
+            self._lost.set()
+            self._events.disconnected(_exc or "connection lost")
+
+    def _item(self, topic: str | bytes, payload: bytes, qos: int, props: dict[str, Any]) -> Any:
+        if not isinstance(topic, str):  # gmqtt passes bytes when the topic is not valid UTF-8
+            topic = topic.decode("utf-8", "replace")
+        if self._with_properties:
+            properties = {k: v for k, v in props.items() if k not in ("dup", "retain")}
+        else:
+            properties = None
+        return (topic, payload, qos, bool(props["retain"]), 0, properties, time.time())
+
+    def _on_message(
+        self, _c: object, topic: str, payload: bytes, qos: int, props: dict[str, Any]
+    ) -> int:
+        self._events.enqueue((*self._item(topic, payload, qos, props), self.generation))
+        return 0
+
+    async def _on_message_acked(
+        self, _c: object, topic: str, payload: bytes, qos: int, props: dict[str, Any]
+    ) -> int:
+        if not qos:
+            self._events.enqueue((*self._item(topic, payload, qos, props), self.generation))
+            return 0
+        assert self._loop is not None
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._events.enqueue((*self._item(topic, payload, qos, props), self.generation, future))
+        # gmqtt sends the PUBACK once this returns 0; a stale or abandoned item cancels it instead
+        return await future
+
+    # -- called from other threads ----------------------------------------------------------------
+
+    def ack(self, item: _transport.Item) -> None:
+        # a batch of acks costs one wake-up of the loop, not one each
+        self._acks.append(item)
+        if not self._ack_scheduled and self._loop is not None:
+            self._ack_scheduled = True
+            self._loop.call_soon_threadsafe(self._send_acks)
+
+    def _send_acks(self) -> None:
+        self._ack_scheduled = False  # before draining: an ack appended from now on schedules again
+        acks, generation = self._acks, self.generation
+        while acks:
+            item = acks.popleft()
+            future: asyncio.Future[int] = item[8]
+            if future.done():
+                continue
+            if item[7] == generation:
+                future.set_result(0)
+            else:
+                logger.debug("not acking a message that came on an earlier connection")
+                future.cancel()
+
+    def unsubscribe(self, timeout: float) -> bool:
+        loop, client = self._loop, self._client
+        if loop is None or client is None:
+            return False
+        done = threading.Event()
+        filters = [name for name, _ in self._settings.topics]
+
+        def send() -> None:
+            client.on_unsubscribe = lambda *_args: done.set()
+            client.unsubscribe(filters)
+
+        loop.call_soon_threadsafe(send)
+        return done.wait(timeout)
+
+    def is_connected(self) -> bool:
+        client = self._client
+        try:
+            return client is not None and bool(client.is_connected)
+        except AttributeError:  # no client yet, or one that never got a connection
+            return False
+
+    def on_network_thread(self) -> bool:
+        return threading.current_thread() is self._thread.thread
+
+    def close(self) -> None:
+        loop = self._loop
+        if loop is None or self.on_network_thread():
+            return
+        try:
+            self._thread.run(self._shutdown(), timeout=5.0)
+        except (TimeoutError, RuntimeError):
+            logger.warning("mqtt_surge: gmqtt did not disconnect in time; closing its loop")
+        self._thread.stop(5.0)
+        self._loop = None
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        if self._lost is not None:
+            self._lost.set()
+        if self._keeper is not None:
+            self._keeper.cancel()
+        if self._client is not None:
+            await _close_quietly(self._client)
+
+
+async def _close_quietly(client: gmqtt.Client) -> None:
+    try:
+        await asyncio.wait_for(client.disconnect(), 2.0)
+    except (OSError, asyncio.TimeoutError, RuntimeError) as exc:
+        logger.debug("mqtt_surge: gmqtt disconnect: %r", exc)
+
+
+def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # gmqtt sends a PUBACK from a done-callback that reads the callback's result: for an ack we
+    # withheld on purpose (stale, or abandoned at stop) that result is a CancelledError
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
