@@ -2,10 +2,11 @@
 
     python _sub_child.py IMPL URL TOPIC N [--qos Q] [--slow S | --async-slow S] [options]
 
-IMPL: paho (no-op on_message), surge, surge-ack (ack="after_processing"), original (the original
-design), aiomqtt (``async for`` over messages), gmqtt (no-op on_message). Prints READY once
-subscribed, then one JSON line when N messages reached the callback (with --until-received: when
-N were received, drops expected), or when nothing arrived for 10 s.
+IMPL: paho (no-op on_message), surge, surge-ack (ack="after_processing"), surge-gmqtt and
+surge-gmqtt-ack (the same on engine="gmqtt"), original (the original design), aiomqtt
+(``async for`` over messages), gmqtt (no-op on_message). Prints READY once subscribed, then one
+JSON line when N messages reached the callback (with --until-received: when N were received,
+drops expected), or when nothing arrived for 10 s.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import paho.mqtt.client as mqtt
 
 from mqtt_surge import Subscriber, parse_broker
 from mqtt_surge.probe import rss_kb
+
+SURGE = ("surge", "surge-ack", "surge-gmqtt", "surge-gmqtt-ack")
 
 
 class Clock:
@@ -81,8 +84,9 @@ def start_surge(a: argparse.Namespace, clock: Clock) -> Subscriber:
         max_queue_size=a.max_queue_size,
         worker_threads=a.workers,
         max_concurrency=a.max_concurrency,
-        ack="after_processing" if a.impl == "surge-ack" else "on_receive",
+        ack="after_processing" if a.impl.endswith("-ack") else "on_receive",
         warn_interval=3600,
+        engine="gmqtt" if a.impl.startswith("surge-gmqtt") else "paho",
     ).start()
 
 
@@ -148,7 +152,7 @@ def start_async_peer(a: argparse.Namespace, clock: Clock) -> Callable[[], object
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("impl", choices=["paho", "surge", "surge-ack", "original", "aiomqtt", "gmqtt"])
+    p.add_argument("impl", choices=[*SURGE, "paho", "original", "aiomqtt", "gmqtt"])
     p.add_argument("url")
     p.add_argument("topic")
     p.add_argument("n", type=int)
@@ -164,7 +168,7 @@ def main() -> int:
     sub: Subscriber | None = None
     if a.impl == "paho":
         stop: Callable[[], object] = start_paho(a, clock)
-    elif a.impl in ("surge", "surge-ack"):
+    elif a.impl in SURGE:
         sub = start_surge(a, clock)
         stop = sub.stop
     elif a.impl == "original":

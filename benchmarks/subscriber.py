@@ -31,7 +31,9 @@ from mqtt_surge import MosquittoBroker, parse_broker
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
-PEERS = ["paho", "surge", "original", "aiomqtt", "gmqtt"]
+PEERS = ["paho", "surge", "surge-gmqtt", "original", "aiomqtt", "gmqtt"]
+BASELINES = ("paho", "gmqtt")  # every row gets its ratio to each, per repetition
+NAMES = {"surge": "mqtt-surge (paho)", "surge-gmqtt": "mqtt-surge (gmqtt engine)"}
 
 
 def run_child(url: str, impl: str, n: int, *extra: str, qos: int = 0) -> dict[str, Any]:
@@ -85,26 +87,30 @@ def throughput(
     runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in args.impls}
     for _ in range(args.repetitions):
         for impl in args.impls:
-            child = "surge-ack" if impl == "surge" and qos else impl
+            child = f"{impl}-ack" if impl.startswith("surge") and qos else impl
             extra = ["--max-queue-size", str(args.max_queue_size)]
             runs[impl].append(run_child(url, child, args.n, *extra, qos=qos))
     out(f"\n### Throughput, QoS {qos}: {args.n:,} x 64 B, {args.repetitions} repetitions\n")
     out(
-        "| implementation | msg/s median (min-max) | ratio to raw paho, per rep | CPU us/msg | "
-        "peak RSS MB | lost |"
+        "| implementation | msg/s median (min-max) | ratio to raw paho, per rep | "
+        "ratio to raw gmqtt, per rep | CPU us/msg | peak RSS MB | lost |"
     )
-    out("|---|---|---|---|---|---|")
-    paho = [float(r["rate"]) for r in runs.get("paho", [])]
+    out("|---|---|---|---|---|---|---|")
+    base = {b: [float(r["rate"]) for r in runs.get(b, [])] for b in BASELINES}
     for impl in args.impls:
         rates = [float(r["rate"]) for r in runs[impl]]
-        ratios = (
-            ", ".join(f"{a / b:.2f}" for a, b in zip(rates, paho, strict=True)) if paho else "-"
-        )
+        ratios = [
+            ", ".join(f"{a / b:.2f}" for a, b in zip(rates, base[b], strict=True)) or "-"
+            for b in BASELINES
+        ]
         cpu = statistics.median(float(r["cpu_us_per_msg"]) for r in runs[impl])
         rss = max(int(r["peak_rss_kb"]) for r in runs[impl]) / 1024
         lost = sum(args.n - int(r["delivered"]) for r in runs[impl])
-        name = "mqtt-surge (ack after processing)" if impl == "surge" and qos else impl
-        out(f"| {name} | {median_range(rates)} | {ratios} | {cpu:.1f} | {rss:.1f} | {lost} |")
+        name = NAMES.get(impl, impl) + (" (ack after processing)" if impl in NAMES and qos else "")
+        out(
+            f"| {name} | {median_range(rates)} | {ratios[0]} | {ratios[1]} | {cpu:.1f} | "
+            f"{rss:.1f} | {lost} |"
+        )
     return runs
 
 

@@ -97,9 +97,15 @@ def test_username_without_password_is_a_usage_error() -> None:
     assert "--username and --password go together" in result.stderr
 
 
-def test_subscribe_prints_messages_and_stats_at_exit(mosquitto: BrokerBase, topic: str) -> None:
+@pytest.mark.parametrize("client_engine", ["paho", "gmqtt"])
+def test_subscribe_prints_messages_and_stats_at_exit(
+    mosquitto: BrokerBase, topic: str, client_engine: str
+) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mqtt_surge", "subscribe", str(mosquitto.url), f"{topic}/#"],
+        [
+            *(sys.executable, "-m", "mqtt_surge", "subscribe", str(mosquitto.url), f"{topic}/#"),
+            *("--engine", client_engine),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -107,7 +113,9 @@ def test_subscribe_prints_messages_and_stats_at_exit(mosquitto: BrokerBase, topi
     try:
         assert proc.stderr is not None
         assert proc.stdout is not None
-        assert proc.stderr.readline().startswith("# subscribed to")  # printed after SUBACK
+        ready = proc.stderr.readline()  # printed after SUBACK
+        assert ready.startswith("# subscribed to")
+        assert ready.endswith(f"(engine {client_engine})\n")
         with Publisher(mosquitto.url) as pub:
             pub.publish(f"{topic}/a", b"hello", qos=1)
             pub.publish(f"{topic}/b", b"\xff", qos=1)

@@ -36,6 +36,7 @@ logger = logging.getLogger("mqtt_surge")
 gmqtt_logger = logging.getLogger("mqtt_surge.gmqtt")
 
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 30.0
+CONNECT_TIMEOUT = 10.0  # seconds from TCP connect to CONNACK, at most (and at most the keepalive)
 _NO_RECONNECT = -2  # any value but -1 (unlimited) that zero failed attempts already exceed
 
 
@@ -113,17 +114,23 @@ class GmqttTransport:
             client = self._client = self._new_client(first)
             self._lost.clear()
             try:
-                await client.connect(
-                    url.host,
-                    url.port,
-                    ssl=context or False,
-                    keepalive=settings.keepalive,
-                    version=version,
+                # gmqtt waits for CONNACK without a limit: a broker that accepts the socket
+                # and never answers would hold us here for good
+                await asyncio.wait_for(
+                    client.connect(
+                        url.host,
+                        url.port,
+                        ssl=context or False,
+                        keepalive=settings.keepalive,
+                        version=version,
+                    ),
+                    min(CONNECT_TIMEOUT, settings.keepalive or CONNECT_TIMEOUT),
                 )
             except gmqtt.MQTTConnectError as exc:
                 code = exc.args[0] if exc.args else 0
                 self._events.refused(_transport.connect_error(code, exc.message, url))
-            except (OSError, asyncio.TimeoutError):
+            except (OSError, asyncio.TimeoutError) as exc:
+                logger.debug("mqtt_surge: gmqtt could not connect to %s: %r", url, exc)
                 self._events.unreachable()
             else:
                 first, delay = False, RECONNECT_MIN

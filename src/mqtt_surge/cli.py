@@ -60,7 +60,11 @@ def _cmd_subscribe(args: argparse.Namespace) -> int:
     )
     try:
         subscriber.start(timeout=args.timeout)
-        print(f"# subscribed to {', '.join(args.topics)} at {subscriber.url}", file=sys.stderr)
+        print(
+            f"# subscribed to {', '.join(args.topics)} at {subscriber.url} "
+            f"(engine {subscriber.engine})",
+            file=sys.stderr,
+        )
         stop.wait()
     finally:
         stats = subscriber.stop()

@@ -245,6 +245,7 @@ def run(options: ProbeOptions) -> int:
         {
             "event": "ready",
             "pid": os.getpid(),
+            "engine": probe.subscriber.engine,
             "idle_rss_kb": rss_kb(),
             "options": dataclasses.asdict(options),
         }

@@ -85,6 +85,20 @@ def test_drop_oldest_passes(tmp_path: Path) -> None:
     code, output, data = run_locust(
         "drop_oldest", tmp_path, "--bursts", "2", "--burst-period", "3", "--burst-size", "1000"
     )
+    assert data["probe_engine"] == "paho"
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    assert data["stats"]["dropped"] > 0
+
+
+def test_drop_oldest_passes_on_the_gmqtt_engine(tmp_path: Path) -> None:
+    code, output, data = run_locust(
+        "drop_oldest",
+        tmp_path,
+        *("--bursts", "2", "--burst-period", "3", "--burst-size", "1000"),
+        *("--probe-engine", "gmqtt"),
+    )
+    assert data["probe_engine"] == "gmqtt"
     assert _failed(data) == [], output[-3000:]
     assert code == 0
     assert data["stats"]["dropped"] > 0

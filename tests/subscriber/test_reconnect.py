@@ -1,14 +1,17 @@
-"""Connection trouble: a broker restart, and at-least-once delivery across a crash (mosquitto;
-amqtt does not redeliver unacknowledged messages)."""
+"""Connection trouble: a broker restart, a broker that never answers, and at-least-once delivery
+across a crash (mosquitto; amqtt does not redeliver unacknowledged messages)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from mqtt_surge import MosquittoBroker, Subscriber
 from mqtt_surge._wire import DISCONNECT, open_session
 from mqtt_surge.testing import Publisher, Recorder
 
-from .._support import WAIT, Gate, wait_until
+from .._support import WAIT, Gate, thread_idents, threads_started_since, wait_until
 
 
 def test_broker_restart_reconnects_and_resubscribes(topic: str) -> None:
@@ -161,3 +164,32 @@ def test_acks_from_an_earlier_connection_are_not_sent(
         pubacks = [line for line in broker.log.splitlines() if f"PUBACK from {client_id}" in line]
     assert gate.passed == [b"m0", b"m0"]  # at least once: the held copy and the redelivery
     assert len(pubacks) == 1, pubacks
+
+
+def test_a_broker_that_never_answers_connect_is_retried(topic: str) -> None:
+    """A listener that accepts the socket and never sends CONNACK must not hold the subscriber
+    for good: it gives up on that connection (within the keepalive) and tries again."""
+    accepted = threading.Semaphore(0)
+    held: list[socket.socket] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    held.append(server.accept()[0])
+                    accepted.release()
+
+        threading.Thread(target=accept, daemon=True).start()
+        sub = Subscriber(broker=f"127.0.0.1:{port}", topic=topic, callback=print, keepalive=2)
+        before = thread_idents()
+        sub.start(wait=False)
+        try:
+            assert accepted.acquire(timeout=WAIT)
+            assert accepted.acquire(timeout=WAIT * 2), "no second attempt after the silent one"
+        finally:
+            final = sub.stop()
+            for conn in held:
+                conn.close()
+    wait_until(lambda: not threads_started_since(before), what="threads left")
+    assert final.received == 0

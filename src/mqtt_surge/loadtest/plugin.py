@@ -25,6 +25,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from .. import _url
+from .._transport import ENGINES as CLIENT_ENGINES
 from . import user as user_module
 
 logger = logging.getLogger("mqtt_surge.loadtest")
@@ -154,6 +155,12 @@ def _add_options(parser: Any) -> None:
     add("--probe-ack", default="on_receive", choices=["on_receive", "after_processing"])
     add("--probe-stop-timeout", type=float, default=5.0)
     add(
+        "--probe-engine",
+        default="",
+        choices=["", *CLIENT_ENGINES],
+        help="the probe's client engine (default: $MQTT_SURGE_ENGINE, else paho)",
+    )
+    add(
         "--probe-sigterm-at",
         type=float,
         default=0.0,
@@ -266,6 +273,7 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
             str(options.probe_callback_ms),
             "--stop-timeout",
             str(options.probe_stop_timeout),
+            *(["--engine", options.probe_engine] if options.probe_engine else []),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -398,7 +406,7 @@ def verdict(environment: Environment, run: RunData) -> bool:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(3)]
     lines = [
         "",
-        "mqtt-surge verdict",
+        f"mqtt-surge verdict (probe engine: {run.ready.get('engine', '-')})",
         f"{'check':<{widths[0]}}  {'threshold':<{widths[1]}}  {'measured':<{widths[2]}}  result",
     ]
     for name, threshold, measured, ok in rows:
@@ -426,6 +434,7 @@ def verdict(environment: Environment, run: RunData) -> bool:
                         for n, t, m, ok in rows
                     ],
                     "sent": run.total_sent,
+                    "probe_engine": run.ready.get("engine"),
                     "stats": stats,
                     "receive_rate": run.receive_rate(),
                     "latency_ms": run.last.get("latency_ms"),
