@@ -100,8 +100,10 @@ def throughput(
     for impl in args.impls:
         rates = [float(r["rate"]) for r in runs[impl]]
         ratios = [
-            ", ".join(f"{a / b:.2f}" for a, b in zip(rates, base[b], strict=True)) or "-"
-            for b in BASELINES
+            ", ".join(f"{rate / ref:.2f}" for rate, ref in zip(rates, base[name], strict=True))
+            if base[name]
+            else "-"
+            for name in BASELINES
         ]
         cpu = statistics.median(float(r["cpu_us_per_msg"]) for r in runs[impl])
         rss = max(int(r["peak_rss_kb"]) for r in runs[impl]) / 1024

@@ -4,6 +4,7 @@ never asyncio.run() per message; bounded by max_concurrency."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import warnings
 
@@ -148,3 +149,34 @@ def test_named_loop_is_used(embedded: BrokerBase, topic: str) -> None:
         loop.call_soon_threadsafe(loop.stop)
         runner.join(WAIT)
         loop.close()
+
+
+def test_stop_gives_up_running_and_queued_coroutines(embedded: BrokerBase, topic: str) -> None:
+    """Coroutines handed to the loop but not started yet (beyond max_concurrency) are closed and
+    counted as abandoned at a stop that times out, like those running."""
+    running = threading.Semaphore(0)
+
+    async def stuck(message: Message) -> None:
+        running.release()
+        await asyncio.Event().wait()  # never set: only cancellation ends it
+
+    sub = Subscriber(
+        broker=embedded.url, topic=topic, callback=stuck, max_concurrency=2, worker_threads=1
+    ).start()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Publisher(embedded.url) as pub:
+            pub.burst(topic, 10, qos=1)
+        wait_until(lambda: sub.stats().received == 10, what="all ten received")
+        for _ in range(2):
+            assert running.acquire(timeout=WAIT)
+        # two run and two more wait on the loop (the window is twice the bound)
+        runner = sub._runner
+        assert runner is not None
+        wait_until(lambda: len(runner._queued) == 2, what="two queued on the loop")
+        final = sub.stop(timeout=0.5)
+        gc.collect()  # an unclosed coroutine warns when it is collected
+    assert not running.acquire(timeout=0.2), "a queued coroutine started after the stop"
+    assert (final.processed, final.abandoned) == (0, 10)
+    assert final.accounted
+    assert not [w for w in caught if "never awaited" in str(w.message)]
