@@ -54,6 +54,7 @@ class GmqttTransport:
     def __init__(self, settings: _transport.Settings, events: _transport.Events) -> None:
         self._settings = settings
         self._events = events
+        self._enqueue = events.enqueue
         self._with_properties = settings.protocol == 5
         self.generation = 0
         self._thread = LoopThread(f"mqtt-surge-gmqtt-{settings.client_id}")
@@ -163,30 +164,46 @@ class GmqttTransport:
             self._lost.set()
             self._events.disconnected(_exc or "connection lost")
 
-    def _item(self, topic: str | bytes, payload: bytes, qos: int, props: dict[str, Any]) -> Any:
-        if not isinstance(topic, str):  # gmqtt passes bytes when the topic is not valid UTF-8
-            topic = topic.decode("utf-8", "replace")
-        if self._with_properties:
-            properties = {k: v for k, v in props.items() if k not in ("dup", "retain")}
-        else:
-            properties = None
-        return (topic, payload, qos, bool(props["retain"]), 0, properties, time.time())
-
     def _on_message(
-        self, _c: object, topic: str, payload: bytes, qos: int, props: dict[str, Any]
+        self, _c: object, topic: str | bytes, payload: bytes, qos: int, props: dict[str, Any]
     ) -> int:
-        self._events.enqueue((*self._item(topic, payload, qos, props), self.generation))
+        # once per message on the scarce loop thread: the item is built inline
+        if topic.__class__ is not str:
+            topic = _text(topic)
+        self._enqueue(
+            (
+                topic,
+                payload,
+                qos,
+                props["retain"] == 1,
+                0,
+                _properties(props) if self._with_properties else None,
+                time.time(),
+                self.generation,
+            )
+        )
         return 0
 
     async def _on_message_acked(
-        self, _c: object, topic: str, payload: bytes, qos: int, props: dict[str, Any]
+        self, _c: object, topic: str | bytes, payload: bytes, qos: int, props: dict[str, Any]
     ) -> int:
         if not qos:
-            self._events.enqueue((*self._item(topic, payload, qos, props), self.generation))
-            return 0
+            return self._on_message(_c, topic, payload, qos, props)
         assert self._loop is not None
         future: asyncio.Future[int] = self._loop.create_future()
-        self._events.enqueue((*self._item(topic, payload, qos, props), self.generation, future))
+        self._enqueue(
+            (
+                topic if topic.__class__ is str else _text(topic),
+                payload,
+                qos,
+                props["retain"] == 1,
+                0,
+                _properties(props) if self._with_properties else None,
+                time.time(),
+                self.generation,
+                future,
+            )
+        )
         # gmqtt sends the PUBACK once this returns 0; a stale or abandoned item cancels it instead
         return await future
 
@@ -263,6 +280,16 @@ async def _close_quietly(client: gmqtt.Client) -> None:
         await asyncio.wait_for(client.disconnect(), 2.0)
     except (OSError, asyncio.TimeoutError, RuntimeError) as exc:
         logger.debug("mqtt_surge: gmqtt disconnect: %r", exc)
+
+
+def _text(topic: Any) -> str:
+    # gmqtt passes the raw bytes when a topic is not valid UTF-8: keep it, visibly replaced
+    return bytes(topic).decode("utf-8", "replace")
+
+
+def _properties(props: dict[str, Any]) -> dict[str, Any]:
+    """The MQTT 5 properties of a message, without the two flags gmqtt adds to them."""
+    return {k: v for k, v in props.items() if k not in ("dup", "retain")}
 
 
 def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
