@@ -34,6 +34,9 @@ RESULTS = HERE / "results"
 PEERS = ["paho", "surge", "surge-gmqtt", "original", "aiomqtt", "gmqtt"]
 BASELINES = ("paho", "gmqtt")  # every row gets its ratio to each, per repetition
 NAMES = {"surge": "mqtt-surge (paho)", "surge-gmqtt": "mqtt-surge (gmqtt engine)"}
+# QoS >= 1 runs mqtt-surge with ack="after_processing"; this row adds the gmqtt engine with acks
+# on receipt, which is what raw gmqtt and raw paho do
+ACK_ON_RECEIPT = "surge-gmqtt-auto"
 
 
 def run_child(url: str, impl: str, n: int, *extra: str, qos: int = 0) -> dict[str, Any]:
@@ -84,10 +87,16 @@ class Report:
 def throughput(
     url: str, args: argparse.Namespace, qos: int, out: Report
 ) -> dict[str, list[dict[str, Any]]]:
-    runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in args.impls}
+    impls = list(args.impls)
+    if qos and "surge-gmqtt" in impls:
+        impls.insert(impls.index("surge-gmqtt") + 1, ACK_ON_RECEIPT)
+    runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
     for _ in range(args.repetitions):
-        for impl in args.impls:
-            child = f"{impl}-ack" if impl.startswith("surge") and qos else impl
+        for impl in impls:
+            if impl == ACK_ON_RECEIPT:
+                child = "surge-gmqtt"
+            else:
+                child = f"{impl}-ack" if impl.startswith("surge") and qos else impl
             extra = ["--max-queue-size", str(args.max_queue_size)]
             runs[impl].append(run_child(url, child, args.n, *extra, qos=qos))
     out(f"\n### Throughput, QoS {qos}: {args.n:,} x 64 B, {args.repetitions} repetitions\n")
@@ -97,7 +106,7 @@ def throughput(
     )
     out("|---|---|---|---|---|---|---|")
     base = {b: [float(r["rate"]) for r in runs.get(b, [])] for b in BASELINES}
-    for impl in args.impls:
+    for impl in impls:
         rates = [float(r["rate"]) for r in runs[impl]]
         ratios = [
             ", ".join(f"{rate / ref:.2f}" for rate, ref in zip(rates, base[name], strict=True))
@@ -109,6 +118,8 @@ def throughput(
         rss = max(int(r["peak_rss_kb"]) for r in runs[impl]) / 1024
         lost = sum(args.n - int(r["delivered"]) for r in runs[impl])
         name = NAMES.get(impl, impl) + (" (ack after processing)" if impl in NAMES and qos else "")
+        if impl == ACK_ON_RECEIPT:
+            name = "mqtt-surge (gmqtt engine) (ack on receipt)"
         out(
             f"| {name} | {median_range(rates)} | {ratios[0]} | {ratios[1]} | {cpu:.1f} | "
             f"{rss:.1f} | {lost} |"
@@ -131,17 +142,21 @@ def scenarios(url: str, out: Report) -> dict[str, Any]:
         results[f"slow_{workers}"] = r
         out(f"| {workers} | {r['rate']:,.0f} | {ideal:,.0f} | {r['rate'] / ideal:.2f} |")
     out("\n### Async callback (`await asyncio.sleep(0.01)`)\n")
-    out("| max_concurrency | msg/s | ideal (concurrency / 0.01 s) | ratio to ideal |")
-    out("|---|---|---|---|")
-    for concurrency in (100, 1000):
-        ideal = concurrency / 0.01
-        n = min(int(ideal * 3), 100_000)
-        r = run_child(
-            url, "surge", n, "--async-slow", "0.01", "--max-concurrency", str(concurrency),
-            "--max-queue-size", str(n),
-        )  # fmt: skip
-        results[f"async_{concurrency}"] = r
-        out(f"| {concurrency} | {r['rate']:,.0f} | {ideal:,.0f} | {r['rate'] / ideal:.2f} |")
+    out("| engine | max_concurrency | msg/s | ideal (concurrency / 0.01 s) | ratio to ideal |")
+    out("|---|---|---|---|---|")
+    for impl, engine in (("surge", "paho"), ("surge-gmqtt", "gmqtt")):
+        for concurrency in (100, 1000):
+            ideal = concurrency / 0.01
+            n = min(int(ideal * 3), 100_000)
+            r = run_child(
+                url, impl, n, "--async-slow", "0.01", "--max-concurrency", str(concurrency),
+                "--max-queue-size", str(n),
+            )  # fmt: skip
+            results[f"async_{engine}_{concurrency}"] = r
+            out(
+                f"| {engine} | {concurrency} | {r['rate']:,.0f} | {ideal:,.0f} | "
+                f"{r['rate'] / ideal:.2f} |"
+            )
     return results
 
 
@@ -176,8 +191,11 @@ def chart(throughputs: dict[int, dict[str, list[dict[str, Any]]]], path: Path) -
         xs = [i + k * width for i in range(len(impls))]
         bars = ax.bar(xs, medians, width, label=f"QoS {qos}")
         ax.bar_label(bars, labels=[f"{m / 1000:.0f}k" for m in medians], fontsize=8)
-    ax.set_xticks([i + width * (len(throughputs) - 1) / 2 for i in range(len(impls))], impls)
+    labels = [NAMES.get(i, i).replace(" (", "\n(") for i in impls]
+    ax.set_xticks([i + width * (len(throughputs) - 1) / 2 for i in range(len(impls))], labels)
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_ylabel("messages/s delivered to the callback (median)")
+    ax.set_xlabel("QoS 1: mqtt-surge acks after processing, the others on receipt")
     ax.set_title(f"Subscribers on mosquitto, {time.strftime('%Y-%m-%d')}, 2-core machine")
     ax.legend()
     fig.tight_layout()

@@ -6,7 +6,7 @@ The whole tree::
     ├── ConfigError (also ValueError)      bad input, raised at construction
     ├── BrokerError
     │   ├── BrokerStartError                an engine could not start or never answered CONNACK
-    │   └── EngineNotInstalledError         amqtt or mosquitto is missing (also ImportError)
+    │   └── EngineNotInstalledError         amqtt, mosquitto or gmqtt is missing (also ImportError)
     ├── ConnectError                        CONNECT failed: unreachable, refused, bad login, timeout
     └── SubscribeError                      the broker rejected a subscription
 
@@ -36,7 +36,8 @@ class BrokerStartError(BrokerError):
 
 
 class EngineNotInstalledError(BrokerError, ImportError):
-    """The software behind a broker engine is not installed; the message lists the fixes."""
+    """The software behind an engine is not installed (a broker's, or gmqtt for the subscriber's
+    ``engine="gmqtt"``); the message lists the fixes."""
 
 
 class ConnectError(MQTTSurgeError):
