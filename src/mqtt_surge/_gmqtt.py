@@ -83,7 +83,7 @@ class GmqttTransport:
         if settings.protocol == 5:
             # MQTT 5 clean start: a fresh session on the first connect only (paho's
             # MQTT_CLEAN_START_FIRST_ONLY), never with a session to resume
-            clean = first and not settings.session_expiry
+            clean = first and settings.session_expiry is None
             if settings.session_expiry is not None:
                 extra["session_expiry_interval"] = settings.session_expiry
         else:
@@ -147,7 +147,6 @@ class GmqttTransport:
             return  # a late CONNACK for a client we gave up on
         self.generation += 1
         self._events.connected()
-        client.subscriptions.clear()  # gmqtt keeps every subscribe call in this list
         client.subscribe([gmqtt.Subscription(name, qos=qos) for name, qos in self._settings.topics])
 
     def _on_subscribe(self, _c: object, _mid: int, granted: tuple[int, ...], _p: object) -> None:
@@ -159,29 +158,29 @@ class GmqttTransport:
             ]
         )
 
-    def _on_disconnect(self, client: gmqtt.Client, _packet: object, _exc: object = None) -> None:
+    def _on_disconnect(self, client: gmqtt.Client, _packet: object, exc: object = None) -> None:
         if client is self._client and self._lost is not None:
             self._lost.set()
-            self._events.disconnected(_exc or "connection lost")
+            self._events.disconnected(exc or "connection lost")
+
+    def _item(
+        self, topic: str | bytes, payload: bytes, qos: int, props: dict[str, Any]
+    ) -> _transport.Item:
+        return (
+            topic if topic.__class__ is str else _text(topic),
+            payload,
+            qos,
+            props["retain"] == 1,
+            0,
+            _properties(props) if self._with_properties else None,
+            time.time(),
+            self.generation,
+        )
 
     def _on_message(
         self, _c: object, topic: str | bytes, payload: bytes, qos: int, props: dict[str, Any]
     ) -> int:
-        # once per message on the scarce loop thread: the item is built inline
-        if topic.__class__ is not str:
-            topic = _text(topic)
-        self._enqueue(
-            (
-                topic,
-                payload,
-                qos,
-                props["retain"] == 1,
-                0,
-                _properties(props) if self._with_properties else None,
-                time.time(),
-                self.generation,
-            )
-        )
+        self._enqueue(self._item(topic, payload, qos, props))
         return 0
 
     async def _on_message_acked(
@@ -191,19 +190,7 @@ class GmqttTransport:
             return self._on_message(_c, topic, payload, qos, props)
         assert self._loop is not None
         future: asyncio.Future[int] = self._loop.create_future()
-        self._enqueue(
-            (
-                topic if topic.__class__ is str else _text(topic),
-                payload,
-                qos,
-                props["retain"] == 1,
-                0,
-                _properties(props) if self._with_properties else None,
-                time.time(),
-                self.generation,
-                future,
-            )
-        )
+        self._enqueue((*self._item(topic, payload, qos, props), future))
         # gmqtt sends the PUBACK once this returns 0; a stale or abandoned item cancels it instead
         return await future
 
