@@ -165,7 +165,9 @@ def test_the_engine_in_use_is_the_one_asked_for(
     recorder = Recorder()
     with Subscriber(broker=embedded.url, topic=topic, callback=recorder) as sub:
         assert sub.engine == engine
-        network = [t.name for t in threading.enumerate() if "gmqtt" in t.name]
+        network = [
+            t.name for t in threading.enumerate() if t.name == f"mqtt-surge-gmqtt-{sub.client_id}"
+        ]
         # gmqtt runs on a loop thread of ours; paho's own thread has paho's name
         assert bool(network) == (engine == "gmqtt"), network
         with Publisher(embedded.url) as pub:
