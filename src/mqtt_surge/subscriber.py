@@ -55,6 +55,7 @@ ACK_MODES: tuple[str, ...] = ("on_receive", "after_processing")
 LOOP_WARNING = "Detected asyncio event loop. Consider using an async callback."
 MAX_BATCH = 500
 UNSUBSCRIBE_WAIT = 2.0  # seconds a graceful stop waits for the broker's UNSUBACK
+CANCEL_GRACE = 1.0  # seconds a stop waits for async callbacks it cancelled to end
 
 
 def _parse_topics(topic: TopicSpec | None, qos: int) -> list[tuple[str, int]]:
@@ -504,10 +505,11 @@ class Subscriber(StartStop):
 
         Stops intake, processes what is buffered for up to ``timeout`` seconds (``drain=False``:
         none), counts the rest as ``abandoned``, waits up to ``timeout`` more for callbacks still
-        running, disconnects and joins every thread. Idempotent; ``stop()`` before ``start()``
-        does nothing. Called from inside a callback (or from the event loop that runs the async
-        callbacks) it cannot wait for itself: it starts the stop in the background and returns
-        the counters as they are; :meth:`wait_stopped` waits for the end.
+        running (then cancels async ones, counted as ``abandoned``, with up to ``CANCEL_GRACE``
+        seconds to end), disconnects and joins every thread. Idempotent; ``stop()`` before
+        ``start()`` does nothing. Called from inside a callback (or from the event loop that runs
+        the async callbacks) it cannot wait for itself: it starts the stop in the background and
+        returns the counters as they are; :meth:`wait_stopped` waits for the end.
         """
         with self._state_lock:
             state = self._state
@@ -578,18 +580,22 @@ class Subscriber(StartStop):
             finished = drain and buffer.wait_idle(max(0.0, deadline - time.monotonic()))
             if not finished:
                 buffer.abandon_queued()
-            dispatcher = self._dispatcher
-            if dispatcher is not None and not dispatcher.join(timeout):
+            dispatcher, runner = self._dispatcher, self._runner
+            joined = dispatcher is None or dispatcher.join(timeout)
+            if runner is not None and not runner.wait(timeout):
+                cancelled = runner.cancel()
+                logger.warning("mqtt_surge: cancelled %d async callback(s) at stop", cancelled)
+                # a worker waiting for a slot goes on (and gives up its batch) once the
+                # cancellations settle on the loop
+                runner.wait(CANCEL_GRACE)
+                joined = dispatcher is None or dispatcher.join(CANCEL_GRACE)
+            if not joined:
                 logger.warning(
                     "mqtt_surge: %d callback(s) still running %gs after stop(); their worker "
                     "threads are left to finish on their own",
                     buffer.counts().in_flight,
                     timeout,
                 )
-            runner = self._runner
-            if runner is not None and not runner.wait(timeout):
-                cancelled = runner.cancel()
-                logger.warning("mqtt_surge: cancelled %d async callback(s) at stop", cancelled)
             if self._transport is not None:
                 self._transport.close()
             if self._own_loop is not None:
