@@ -144,7 +144,10 @@ def test_hundred_start_stop_cycles_leave_nothing_behind(embedded: BrokerBase, to
     gc.collect()
     assert _ours() == []
     assert threads_started_since(threads) == []
-    assert open_fds() <= fds  # a leak grows; an earlier test's leftovers may close
+    # a leak grows and stays; an earlier test's leftovers may close. The embedded broker lives in
+    # this process and closes its side of the last connection on its own thread, a moment later
+    # on a loaded machine (seen once: one fd over, on gmqtt with another process holding a core)
+    wait_until(lambda: open_fds() <= fds, what=f"open fds back to {fds}")
 
 
 async def _async_noop(message: Message) -> None:
