@@ -52,6 +52,7 @@ def test_throughput_passes(tmp_path: Path) -> None:
     assert code == 0
     assert data["sent"] > 0
     assert data["stats"]["received"] >= data["sent"]
+    assert data["probe_engine"] == "paho"  # the default
 
 
 def test_a_failing_threshold_fails_the_run(tmp_path: Path) -> None:
@@ -81,42 +82,23 @@ def test_losses_fail_the_throughput_run(tmp_path: Path) -> None:
     assert code == 1
 
 
-def test_drop_oldest_passes(tmp_path: Path) -> None:
-    code, output, data = run_locust(
-        "drop_oldest", tmp_path, "--bursts", "2", "--burst-period", "3", "--burst-size", "1000"
-    )
-    assert data["probe_engine"] == "paho"
-    assert _failed(data) == [], output[-3000:]
-    assert code == 0
-    assert data["stats"]["dropped"] > 0
+# two short bursts: enough for drops and for the newest-survive check, quick to run
+BURSTS = ("--bursts", "2", "--burst-period", "3", "--burst-size", "1000")
 
 
-def test_drop_oldest_passes_on_the_gmqtt_engine(tmp_path: Path) -> None:
+@pytest.mark.parametrize("probe_engine", ["paho", "gmqtt"])
+def test_drop_oldest_passes(tmp_path: Path, probe_engine: str) -> None:
     code, output, data = run_locust(
-        "drop_oldest",
-        tmp_path,
-        *("--bursts", "2", "--burst-period", "3", "--burst-size", "1000"),
-        *("--probe-engine", "gmqtt"),
+        "drop_oldest", tmp_path, *BURSTS, "--probe-engine", probe_engine
     )
-    assert data["probe_engine"] == "gmqtt"
+    assert data["probe_engine"] == probe_engine
     assert _failed(data) == [], output[-3000:]
     assert code == 0
     assert data["stats"]["dropped"] > 0
 
 
 def test_drop_oldest_catches_the_wrong_policy(tmp_path: Path) -> None:
-    code, _, data = run_locust(
-        "drop_oldest",
-        tmp_path,
-        "--bursts",
-        "2",
-        "--burst-period",
-        "3",
-        "--burst-size",
-        "1000",
-        "--probe-overflow",
-        "drop_newest",
-    )
+    code, _, data = run_locust("drop_oldest", tmp_path, *BURSTS, "--probe-overflow", "drop_newest")
     assert _failed(data) == ["newest survive each burst"]
     assert code == 1
 
