@@ -44,10 +44,9 @@ def make_client(
     client.suppress_exceptions = True
     if url.username is not None:
         client.username_pw_set(url.username, url.password)
-    if isinstance(tls, ssl.SSLContext):
-        client.tls_set_context(tls)
-    elif tls or (tls is None and url.tls):
-        client.tls_set_context(ssl.create_default_context())
+    context = _transport.ssl_context(tls, url)
+    if context is not None:
+        client.tls_set_context(context)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client
 

@@ -48,11 +48,17 @@ class Settings:
     tls: bool | ssl.SSLContext | None
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        if isinstance(self.tls, ssl.SSLContext):
-            return self.tls
-        if self.tls or (self.tls is None and self.url.tls):
-            return ssl.create_default_context()
-        return None
+        return ssl_context(self.tls, self.url)
+
+
+def ssl_context(tls: bool | ssl.SSLContext | None, url: BrokerURL) -> ssl.SSLContext | None:
+    """The TLS context to connect with: the one given, a default one for ``tls=True`` or an
+    ``mqtts://`` URL (unless ``tls=False``), else None (plain TCP)."""
+    if isinstance(tls, ssl.SSLContext):
+        return tls
+    if tls or (tls is None and url.tls):
+        return ssl.create_default_context()
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
