@@ -113,3 +113,14 @@ def test_missing_amqtt_says_how_to_install() -> None:
     assert 'pip install "mqtt-surge[broker]"' in out
     assert "mosquitto" in out
     assert issubclass(EngineNotInstalledError, ImportError)
+
+
+def test_the_amqtt_methods_our_broker_overrides_still_exist() -> None:
+    """SpecBroker hooks two private amqtt coroutines; a release that renames them must fail
+    here, not silently bring back the replay of everyone's retained messages."""
+    import inspect
+
+    from amqtt.broker import Broker
+
+    for name in ("_handle_subscription", "_publish_retained_messages_for_subscription"):
+        assert inspect.iscoroutinefunction(getattr(Broker, name, None)), name

@@ -231,3 +231,43 @@ def test_mqtt_client_fixture(pytester: pytest.Pytester) -> None:
         """
     )
     run(pytester).assert_outcomes(passed=1)
+
+
+RETAINED_ISOLATION_CONFTEST = """
+import pytest
+from mqtt_surge.testing import RecordingSubscriber
+
+@pytest.fixture(scope="session", autouse=True)
+def app_listener(mqtt_broker):
+    # a long-lived client of the app under test, subscribed to every test's topics at once
+    sub = RecordingSubscriber(broker=mqtt_broker.url, topic="mqtt-surge-test/#", qos=1).start()
+    yield sub
+    sub.stop()
+"""
+
+RETAINED_ISOLATION_TEST = """
+import pytest
+
+@pytest.mark.parametrize("n", range(8))
+def test_sees_only_its_own_retained(n, mqtt_subscriber, mqtt_publish, mqtt_topic):
+    mqtt_publish(f"{mqtt_topic}/status", b"online", qos=1, retain=True)
+    sub = mqtt_subscriber(f"{mqtt_topic}/#", qos=1)
+    mqtt_publish(f"{mqtt_topic}/marker", b"m", qos=1)
+    got = sub.wait_until(lambda ms: any(m.topic.endswith("/marker") for m in ms))
+    before = [m.topic for m in got][: [m.topic for m in got].index(f"{mqtt_topic}/marker")]
+    assert before == [f"{mqtt_topic}/status"]
+"""
+
+
+@pytest.mark.parametrize("engine", ["embedded", "mosquitto"])
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_tests_never_see_each_others_retained_messages(
+    pytester: pytest.Pytester, engine: str, workers: list[str]
+) -> None:
+    """Each test publishes a retained message while another client holds a filter matching
+    them all; a test's own subscriber gets its own retained message once and nobody else's."""
+    pytester.makeini(INI.format(extra=""))
+    pytester.makeconftest(RETAINED_ISOLATION_CONFTEST)
+    pytester.makepyfile(test_retained=RETAINED_ISOLATION_TEST)
+    result = run(pytester, f"--mqtt-broker={engine}", *workers)
+    result.assert_outcomes(passed=8)

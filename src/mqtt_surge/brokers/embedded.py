@@ -21,7 +21,7 @@ ANONYMOUS_ONLY: Mapping[str, Any] = {
 
 def _import_amqtt_broker() -> Any:
     try:
-        return importlib.import_module("amqtt.broker")
+        return importlib.import_module("mqtt_surge.brokers._amqtt_broker")
     except ImportError as exc:
         raise EngineNotInstalledError(
             "the embedded broker needs amqtt, which is not installed. Either:\n"
@@ -126,7 +126,7 @@ class EmbeddedBroker(BrokerBase):
 
         try:
             # amqtt's Broker grabs the running loop in its constructor: build it here, on its loop
-            amqtt = amqtt_broker_module.Broker(self._config())
+            amqtt = amqtt_broker_module.SpecBroker(self._config())
             await amqtt.start()
             self._amqtt = amqtt
             self._server = await asyncio.get_running_loop().create_server(
