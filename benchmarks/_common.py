@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import paho.mqtt.client as mqtt
 
-from mqtt_surge import BrokerURL, parse_broker
+from mqtt_surge import BrokerURL, _children, parse_broker
 from mqtt_surge._wire import DISCONNECT, encode_publish, open_session
 
 
@@ -101,7 +101,7 @@ class PahoCounter:
 
 def broker_in_child(code: str) -> tuple[subprocess.Popen[str], BrokerURL]:
     """Run ``code`` (which must print the broker URL and then wait on stdin) in a child process."""
-    proc = subprocess.Popen(
+    proc = _children.popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None

@@ -27,7 +27,7 @@ from typing import Any
 
 from _common import RawPublisher, median_range
 
-from mqtt_surge import MosquittoBroker, parse_broker
+from mqtt_surge import MosquittoBroker, _children, parse_broker
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -41,7 +41,7 @@ ACK_ON_RECEIPT = "surge-gmqtt-auto"
 
 def run_child(url: str, impl: str, n: int, *extra: str, qos: int = 0) -> dict[str, Any]:
     topic = f"bench/{uuid.uuid4().hex}"
-    proc = subprocess.Popen(
+    proc = _children.popen(
         [
             sys.executable,
             str(HERE / "_sub_child.py"),

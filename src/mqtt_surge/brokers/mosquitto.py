@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from .. import _children
 from .._errors import BrokerStartError, EngineNotInstalledError
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, free_port, logger
 
@@ -157,8 +158,10 @@ class MosquittoBroker(BrokerBase):
         conf = self._write_config(port)
         self._log.clear()
         ready = threading.Event()
-        self._proc = subprocess.Popen(  # noqa: S603 - our own config, a located binary
+        self._proc = _children.popen(
             [exe, "-c", str(conf)],
+            # SIGKILL: a broker paused with SIGSTOP (pause()) would never act on a SIGTERM
+            death_signal=signal.SIGKILL,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -24,7 +24,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from .. import _url
+from .. import _children, _url
 from .._transport import ENGINES as CLIENT_ENGINES
 from . import user as user_module
 
@@ -197,13 +197,13 @@ def _is_judge(environment: Environment) -> bool:
 def _start_broker(spec: str) -> str:
     if spec not in ("embedded", "mosquitto"):
         return _url.parse_broker(spec).full
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI, with a spec checked above
+    proc = _children.popen(
         [sys.executable, "-m", "mqtt_surge", "broker", "--engine", spec],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline().strip()  # printed once the broker answered a CONNECT
+    line = str(proc.stdout.readline()).strip()  # printed once the broker answered a CONNECT
     if not line:
         raise RuntimeError(f"the {spec} broker did not start (exit code {proc.wait()})")
     state.broker = proc
@@ -251,7 +251,7 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     if options.no_probe:
         return
     url = environment.host
-    state.probe = subprocess.Popen(  # noqa: S603 - our own CLI with our own options
+    state.probe = _children.popen(
         [
             sys.executable,
             "-m",
