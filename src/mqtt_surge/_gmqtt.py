@@ -3,7 +3,9 @@
 paho spends most of its time per message in ``select`` and three ``recv`` calls; gmqtt parses every
 packet that one ``recv`` brought in a single ``data_received`` call, about a quarter of the cost.
 
-gmqtt is used through its public API only. Two of its behaviours are worked around:
+gmqtt is used through its public API, but for one private attribute read in :func:`_live_connection`
+(the watchdog's view of the link; tests/test_gmqtt.py checks it is still there). Two of its
+behaviours are worked around:
 
 - Its automatic reconnect always reconnects with ``clean_session=False`` (a 3.1.1 broker would then
   keep a session for us after we stop). We switch it off and reconnect ourselves, with a fresh
@@ -49,6 +51,24 @@ class _DropReconnectRefusal(logging.Filter):
 
 gmqtt_logger.addFilter(_DropReconnectRefusal())
 
+_CONNACK_REFUSED = "[MqttPackageHandler] CONNACK: %s"  # gmqtt's warning, with the code in hex
+
+
+class _ClientLog(logging.LoggerAdapter):  # type: ignore[type-arg]  # generic only on 3.11+
+    """gmqtt's log for one client, passed on to ``mqtt_surge.gmqtt``, that also reports a refused
+    CONNACK. gmqtt raises for most refusals, but answers a 3.1.1 broker's "unacceptable protocol
+    version" to an MQTT 5 CONNECT by falling back to 3.1.1 behind our back (we asked for 5, and
+    it reconnects only through the reconnect we switched off): its warning is all there is."""
+
+    def __init__(self, on_refused: Any) -> None:
+        super().__init__(gmqtt_logger, {})
+        self._on_refused = on_refused
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if msg == _CONNACK_REFUSED and args:
+            self._on_refused(int(str(args[0]), 16))
+        super().warning(msg, *args, **kwargs)
+
 
 class GmqttTransport:
     def __init__(self, settings: _transport.Settings, events: _transport.Events) -> None:
@@ -57,11 +77,13 @@ class GmqttTransport:
         self._enqueue = events.enqueue
         self._with_properties = settings.protocol == 5
         self.generation = 0
+        self.silence_limit = _transport.silence_limit(settings.keepalive)
         self._thread = LoopThread(f"mqtt-surge-gmqtt-{settings.client_id}")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: gmqtt.Client | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._lost: asyncio.Event | None = None
+        self._refusal: asyncio.Future[int] | None = None  # a CONNACK refusal while connecting
         self._closing = False
         self._acks: collections.deque[_transport.Item] = collections.deque()
         self._ack_scheduled = False
@@ -92,7 +114,7 @@ class GmqttTransport:
             settings.client_id,
             clean_session=clean,
             optimistic_acknowledgement=not settings.manual_ack,
-            logger=gmqtt_logger,
+            logger=_ClientLog(self._connack_refused),
             **extra,
         )
         client.reconnect_retries = _NO_RECONNECT
@@ -109,38 +131,72 @@ class GmqttTransport:
         url = settings.url
         version = MQTTv50 if settings.protocol == 5 else MQTTv311
         context = settings.ssl_context()
-        delay, first = RECONNECT_MIN, True
+        backoff, first = RECONNECT_MIN, True
         assert self._lost is not None
         while not self._closing:
             client = self._client = self._new_client(first)
             self._lost.clear()
+            failed = True  # refused or unreachable: wait longer each time, as paho does
             try:
-                # gmqtt waits for CONNACK without a limit: a broker that accepts the socket
-                # and never answers would hold us here for good
-                await asyncio.wait_for(
-                    client.connect(
-                        url.host,
-                        url.port,
-                        ssl=context or False,
-                        keepalive=settings.keepalive,
-                        version=version,
-                    ),
-                    min(CONNECT_TIMEOUT, settings.keepalive or CONNECT_TIMEOUT),
-                )
+                await self._connect(client, version, context)
             except gmqtt.MQTTConnectError as exc:
                 code = exc.args[0] if exc.args else 0
                 self._events.refused(_transport.connect_error(code, exc.message, url))
-            except (OSError, asyncio.TimeoutError) as exc:
+            except asyncio.TimeoutError:
+                logger.debug("mqtt_surge: no CONNACK from %s in time", url)
+                self._events.unreachable(None)
+                # the try itself waited for an answer: no growing back-off on top, so a link
+                # that heals is used again within a second
+                failed = False
+            except OSError as exc:
                 logger.debug("mqtt_surge: gmqtt could not connect to %s: %r", url, exc)
-                self._events.unreachable()
+                self._events.unreachable(exc)
             else:
-                first, delay = False, RECONNECT_MIN
+                first, failed = False, False
                 await self._lost.wait()
                 if self._closing:
                     return
+            pause = backoff if failed else RECONNECT_MIN
+            backoff = min(backoff * 2, RECONNECT_MAX) if failed else RECONNECT_MIN
             await _close_quietly(client)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX)
+            await asyncio.sleep(pause)  # backoff: reconnect pace
+
+    async def _connect(self, client: gmqtt.Client, version: int, context: Any) -> None:
+        """``client.connect()``, failing on a refusal gmqtt does not raise (see _ClientLog) and
+        after a time limit: gmqtt waits for CONNACK without one, and a broker that accepts the
+        socket but never answers would hold us here for good."""
+        settings, url = self._settings, self._settings.url
+        refusal = self._refusal = asyncio.get_running_loop().create_future()
+        connecting = asyncio.ensure_future(
+            client.connect(
+                url.host,
+                url.port,
+                ssl=context or False,
+                keepalive=settings.keepalive,
+                version=version,
+            )
+        )
+        try:
+            done, _ = await asyncio.wait(
+                {connecting, refusal},
+                timeout=min(CONNECT_TIMEOUT, settings.keepalive or CONNECT_TIMEOUT),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            if not connecting.done():
+                connecting.cancel()
+            self._refusal = None
+        if connecting in done:
+            connecting.result()  # raises what connect() raised
+        elif refusal in done:
+            raise gmqtt.MQTTConnectError(refusal.result())
+        else:
+            raise asyncio.TimeoutError
+
+    def _connack_refused(self, code: int) -> None:
+        refusal = self._refusal
+        if refusal is not None and not refusal.done():
+            refusal.set_result(code)
 
     def _on_connect(self, client: gmqtt.Client, _flags: object, _rc: object, _p: object) -> None:
         if client is not self._client or client is None:
@@ -238,6 +294,23 @@ class GmqttTransport:
         except AttributeError:  # no client yet, or one that never got a connection
             return False
 
+    def silent_for(self) -> float | None:
+        connection = _live_connection(self._client) if self.is_connected() else None
+        if connection is None:
+            return None
+        return time.monotonic() - float(connection._last_data_in)  # noqa: SLF001 - see _live_connection
+
+    def drop(self) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._abort)
+
+    def _abort(self) -> None:
+        # abort, not close: a close waits to flush what a dead link will never take
+        connection = _live_connection(self._client)
+        if connection is not None:
+            connection._transport.abort()  # noqa: SLF001 - see _live_connection
+
     def on_network_thread(self) -> bool:
         return threading.current_thread() is self._thread.thread
 
@@ -267,6 +340,12 @@ async def _close_quietly(client: gmqtt.Client) -> None:
         await asyncio.wait_for(client.disconnect(), 2.0)
     except (OSError, asyncio.TimeoutError, RuntimeError) as exc:
         logger.debug("mqtt_surge: gmqtt disconnect: %r", exc)
+
+
+def _live_connection(client: gmqtt.Client | None) -> Any:
+    """gmqtt's MQTTConnection of ``client`` (private: ``_connection``, with ``_last_data_in``, the
+    monotonic time of its last packet, and ``_transport``), or None."""
+    return getattr(client, "_connection", None)
 
 
 def _text(topic: Any) -> str:

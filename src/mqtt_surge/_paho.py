@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -65,6 +68,29 @@ def set_message_handler(client: mqtt.Client, handler: Callable[[mqtt.MQTTMessage
         return True
     client.on_message = lambda _client, _userdata, message: handler(message)
     return False
+
+
+def on_pingresp(client: mqtt.Client, hook: Callable[[], None]) -> bool:
+    """Call ``hook`` on the network thread each time a PINGRESP arrives; True if it is hooked.
+
+    paho has no callback for it, and the keepalive watchdog needs to know that a quiet link is
+    alive. Like :func:`set_message_handler`, it shadows one private method on this instance only
+    (tests/test_paho.py checks that paho still has it).
+    """
+    handle = getattr(client, "_handle_pingresp", None)
+    if not callable(handle):
+        return False
+
+    def handle_pingresp() -> Any:
+        hook()
+        return handle()
+
+    client._handle_pingresp = handle_pingresp  # type: ignore[method-assign]  # noqa: SLF001
+    return True
+
+
+# paho runs its keepalive check once per pass of its loop, which waits up to 1 s in select()
+PAHO_CHECK_LAG = 1.0
 
 
 def network_thread(client: mqtt.Client | None) -> threading.Thread | None:
@@ -131,6 +157,8 @@ class PahoTransport:
         self._events = events
         self._with_properties = settings.protocol == 5
         self.generation = 0
+        self.silence_limit = _transport.silence_limit(settings.keepalive, PAHO_CHECK_LAG)
+        self._last_in = 0.0  # time.time() of the last packet we saw from the broker
         self._client = make_client(
             client_id=settings.client_id,
             protocol=settings.protocol,
@@ -144,6 +172,7 @@ class PahoTransport:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         set_message_handler(self._client, self._on_message)
+        on_pingresp(self._client, self._pong)
 
     def start(self) -> None:
         settings, client = self._settings, self._client
@@ -169,7 +198,11 @@ class PahoTransport:
     # -- paho's callbacks, on its network thread --------------------------------------------------
 
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
-        self._events.enqueue((*fields(msg, self._with_properties), time.time(), self.generation))
+        now = self._last_in = time.time()
+        self._events.enqueue((*fields(msg, self._with_properties), now, self.generation))
+
+    def _pong(self) -> None:
+        self._last_in = time.time()
 
     def _on_connect(
         self, client: mqtt.Client, _u: object, _f: object, reason_code: Any, _p: object
@@ -178,6 +211,7 @@ class PahoTransport:
             self._events.refused(connect_error(reason_code, self._settings.url))
             return
         self.generation += 1
+        self._last_in = time.time()
         self._events.connected()
         # paho never resubscribes by itself: every connect subscribes again
         result, _mid = client.subscribe(self._settings.topics)
@@ -196,7 +230,9 @@ class PahoTransport:
         )
 
     def _on_connect_fail(self, _c: object, _u: object) -> None:
-        self._events.unreachable()
+        # paho calls this from inside the except block of its failed connect: the reason is the
+        # exception being handled (it passes none)
+        self._events.unreachable(sys.exc_info()[1])
 
     def _on_disconnect(
         self, _c: object, _u: object, _f: object, reason_code: Any, _p: object
@@ -220,6 +256,19 @@ class PahoTransport:
 
     def is_connected(self) -> bool:
         return bool(self._client.is_connected())
+
+    def silent_for(self) -> float | None:
+        if not self._client.is_connected():
+            return None
+        return time.time() - self._last_in
+
+    def drop(self) -> None:
+        # a shutdown wakes paho's select() with an end of stream: its own loss handling (and
+        # reconnect) runs on its own thread, as for a reset from the network
+        sock = self._client.socket()
+        if isinstance(sock, socket.socket):  # ssl.SSLSocket too; never a websocket here
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def on_network_thread(self) -> bool:
         return threading.current_thread() is network_thread(self._client)

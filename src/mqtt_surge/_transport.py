@@ -31,6 +31,7 @@ Item = tuple[Any, ...]
 # CONNACK codes, MQTT 3.1.1 return codes and their MQTT 5 reason codes
 _BAD_CREDENTIALS = {134, 4}
 _NOT_AUTHORIZED = {135, 5}
+_BAD_PROTOCOL = {1, 132}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,13 +72,14 @@ class Events:
     enqueue: Callable[[Item], None]
     connected: Callable[[], None]
     refused: Callable[[ConnectError], None]
-    unreachable: Callable[[], None]
+    unreachable: Callable[[BaseException | None], None]  # why, when the engine tells
     subscribed: Callable[[list[str]], None]  # the filters the broker rejected, with their codes
     disconnected: Callable[[object], None]
 
 
 class Transport(Protocol):
     generation: int  # bumped on every connect: acks for items of an earlier one are stale
+    silence_limit: float  # seconds without a packet from the broker before the link is dead
 
     def start(self) -> None:
         """Connect in the background; reconnect until :meth:`close`."""
@@ -89,6 +91,13 @@ class Transport(Protocol):
         """Unsubscribe every filter and wait for UNSUBACK; True if it came in time."""
 
     def is_connected(self) -> bool: ...
+
+    def silent_for(self) -> float | None:
+        """Seconds since the broker's last packet on this connection (None: not connected)."""
+
+    def drop(self) -> None:
+        """End the current connection at once, as a network failure would, so that the transport
+        reconnects (thread-safe)."""
 
     def on_network_thread(self) -> bool:
         """Whether the calling thread is this transport's network thread."""
@@ -122,6 +131,14 @@ def make_transport(engine: Engine, settings: Settings, events: Events) -> Transp
     return PahoTransport(settings, events)
 
 
+def silence_limit(keepalive: int, check_lag: float = 0.0) -> float:
+    """1.5x the keepalive, MQTT's rule for the server ([MQTT-3.1.2-24]), or more when the engine's
+    own ping can leave up to ``check_lag`` s late (a healthy idle link must never reach it)."""
+    if not keepalive:
+        return float("inf")
+    return max(1.5 * keepalive, keepalive + 2 * check_lag)
+
+
 def connect_error(code: int, text: str, url: BrokerURL) -> ConnectError:
     """A refused CONNACK as our error, classified so that callers can tell a bad login."""
     if code in _BAD_CREDENTIALS:
@@ -130,6 +147,11 @@ def connect_error(code: int, text: str, url: BrokerURL) -> ConnectError:
         reason = "not_authorized"
     else:
         reason = "refused"
+    if code in _BAD_PROTOCOL:
+        text += (
+            " (this broker does not speak the MQTT version asked for: use protocol=4, or a "
+            "broker that speaks MQTT 5, e.g. --mqtt-broker=mosquitto)"
+        )
     return ConnectError(
         f"{url.redacted} refused the connection: {text}", reason=reason, return_code=code
     )

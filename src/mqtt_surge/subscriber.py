@@ -33,6 +33,7 @@ from ._stats import Stats
 from ._transport import Engine, Events, Settings, Transport, make_transport, resolve_engine
 from ._url import BrokerURL, parse_broker
 from ._warn import RateLimited, warn_caller
+from ._watchdog import Watchdog
 
 if TYPE_CHECKING:
     from .brokers import Broker
@@ -121,7 +122,7 @@ class Subscriber(StartStop):
         callbacks: Mapping[str, Callback] | None = None,
         max_queue_size: int = 1000,
         worker_threads: int = 4,
-        overflow: Overflow = "drop_oldest",
+        overflow: Overflow | None = None,
         qos: int = 0,
         ack: Ack = "on_receive",
         client_id: str | None = None,
@@ -168,9 +169,13 @@ class Subscriber(StartStop):
         self.max_queue_size = _check_positive("max_queue_size", max_queue_size)
         self.worker_threads = _check_positive("worker_threads", worker_threads)
         self.max_concurrency = _check_positive("max_concurrency", max_concurrency)
-        self._overflow = overflow  # checked by the Buffer that _reset() builds below
         if ack not in ACK_MODES:
             raise ConfigError(f"ack must be one of {', '.join(ACK_MODES)}; got {ack!r}")
+        # ack after processing promises that nothing is lost: dropping a message would ack one
+        # that nobody processed, so that mode waits for room unless told to drop
+        if overflow is None:
+            overflow = "block" if ack == "after_processing" else "drop_oldest"
+        self._overflow = overflow  # checked by the Buffer that _reset() builds below
         if ack == "after_processing" and max(q for _, q in self._topics) == 0:
             raise ConfigError(
                 "ack='after_processing' needs qos >= 1 (QoS 0 messages are never acknowledged)"
@@ -248,6 +253,7 @@ class Subscriber(StartStop):
         self._fatal: BaseException | None = None
         self._last_connect_problem: ConnectError | None = None
         self._transport: Transport | None = None
+        self._watchdog: Watchdog | None = None
         self._dispatcher: Dispatcher[_Item] | None = None
         self._runner: AsyncRunner[_Item] | None = None
         self._own_loop: LoopThread | None = None
@@ -286,10 +292,15 @@ class Subscriber(StartStop):
 
     def _refused(self, error: ConnectError) -> None:
         self._last_connect_problem = error
-        if not self._subscribed.is_set() and error.reason in {"bad_credentials", "not_authorized"}:
+        logger.warning("mqtt_surge: %s", error)
+        self._fail_start(error)
+
+    def _fail_start(self, error: ConnectError) -> None:
+        # the broker answered no: a start() still waiting fails now, with the reason, rather
+        # than after its timeout (later, once running, the transport keeps reconnecting)
+        if not self._subscribed.is_set():
             self._fatal = error
             self._subscribed.set()  # wakes start(), which raises
-        logger.warning("mqtt_surge: %s", error)
 
     def _on_subscribed(self, rejected: list[str]) -> None:
         if rejected:
@@ -299,11 +310,14 @@ class Subscriber(StartStop):
                 self._fatal = error
         self._subscribed.set()
 
-    def _unreachable(self) -> None:
-        self._last_connect_problem = ConnectError(
-            f"could not connect to {self.url.redacted}", reason="unreachable"
-        )
-        logger.info("mqtt_surge: connection to %s failed; retrying", self.url)
+    def _unreachable(self, reason: BaseException | None) -> None:
+        refused = isinstance(reason, ConnectionRefusedError)
+        why = f": connection refused ({reason})" if refused else f": {reason}" if reason else ""
+        error = ConnectError(f"could not connect to {self.url.redacted}{why}", reason="unreachable")
+        self._last_connect_problem = error
+        logger.info("mqtt_surge: %s; retrying", error)
+        if refused:
+            self._fail_start(error)  # nothing listens there: waiting will not change that
 
     def _disconnected(self, reason: object) -> None:
         if self._state == "running":
@@ -476,6 +490,11 @@ class Subscriber(StartStop):
             ),
         )
         self._transport.start()
+        if self._keepalive:
+            self._watchdog = Watchdog(
+                self._transport, self._keepalive, f"mqtt-surge-watchdog-{self._client_id}"
+            )
+            self._watchdog.start()
 
     def _wait_subscribed(self, timeout: float) -> None:
         if not self._subscribed.wait(timeout):
@@ -596,6 +615,8 @@ class Subscriber(StartStop):
                     buffer.counts().in_flight,
                     timeout,
                 )
+            if self._watchdog is not None:
+                self._watchdog.stop()
             if self._transport is not None:
                 self._transport.close()
             if self._own_loop is not None:
