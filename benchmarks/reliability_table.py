@@ -1,0 +1,42 @@
+"""Print the README's reliability table from benchmarks/results/reliability.json.
+
+The figures come from the reliability suite (``bash ci/test.sh tests/reliability``); this only
+formats them, one row per fault and engine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "reliability.json"
+FAULTS = {
+    "blackhole": "link black-holed",
+    "sigstop": "mosquitto SIGSTOP, then SIGCONT",
+    "cut-rst": "connection reset (RST)",
+    "cut-fin": "connection closed (FIN)",
+}
+
+
+def main() -> None:
+    rows = json.loads(RESULTS.read_text())
+    print(
+        "| fault | engine | noticed after (s) | x keepalive | resumed (s) | sent | lost "
+        "| duplicates | dropped |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for fault, label in FAULTS.items():
+        for engine in ("paho", "gmqtt"):
+            r = rows.get(f"{fault}/{engine}")
+            if r is None:
+                continue
+            ratio = r["detect_s"] / r["keepalive_s"] if r["detect_s"] is not None else None
+            print(
+                f"| {label} | {engine} | {r['detect_s']} | "
+                f"{'-' if ratio is None else f'{ratio:.2f}'} | {r['resume_after_heal_s']} | "
+                f"{r['sent']:,} | **{r['lost']}** | {r['duplicates']} | {r['dropped']} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
