@@ -77,3 +77,17 @@ def test_connack_codes_map_to_reasons() -> None:
     assert _paho.connect_error(5, url).reason == "not_authorized"
     assert _paho.connect_error(3, url).reason == "refused"
     assert "secret" not in str(_paho.connect_error(134, url))
+
+
+def test_paho_still_has_the_pingresp_handler_the_watchdog_hooks(embedded: BrokerBase) -> None:
+    """The keepalive watchdog learns of PINGRESPs by shadowing this method: a quiet, healthy
+    link must show packets, or it would be dropped."""
+    client = _client()
+    pongs = threading.Event()
+    assert _paho.on_pingresp(client, pongs.set) is True
+    client.connect(embedded.host, embedded.port, keepalive=1)
+    client.loop_start()
+    try:
+        assert pongs.wait(WAIT), "no PINGRESP seen on an idle link with keepalive 1"
+    finally:
+        _paho.close(client)

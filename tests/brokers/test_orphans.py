@@ -93,8 +93,7 @@ def test_load_suite_children_die_with_a_killed_locust(tmp_path: Path) -> None:
         # the broker CLI, its mosquitto and the probe: wait until all three run
         wait_until(
             lambda: (
-                len(children_of(run.pid)) >= 2
-                and any(children_of(c) for c in children_of(run.pid))
+                len(children_of(run.pid)) >= 2 and any(children_of(c) for c in children_of(run.pid))
             ),
             timeout=60,
             what="locust started its broker and probe",
