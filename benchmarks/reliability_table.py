@@ -22,9 +22,9 @@ def main() -> None:
     rows = json.loads(RESULTS.read_text())
     print(
         "| fault | engine | noticed after (s) | x keepalive | resumed (s) | sent | lost "
-        "| duplicates | dropped |"
+        "| duplicates | dropped | deepest buffer (of 200) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for fault, label in FAULTS.items():
         for engine in ("paho", "gmqtt"):
             r = rows.get(f"{fault}/{engine}")
@@ -34,7 +34,8 @@ def main() -> None:
             print(
                 f"| {label} | {engine} | {r['detect_s']} | "
                 f"{'-' if ratio is None else f'{ratio:.2f}'} | {r['resume_after_heal_s']} | "
-                f"{r['sent']:,} | **{r['lost']}** | {r['duplicates']} | {r['dropped']} |"
+                f"{r['sent']:,} | **{r['lost']}** | {r['duplicates']} | {r['dropped']} | "
+                f"{r.get('max_queue_depth', '-')} |"
             )
 
 

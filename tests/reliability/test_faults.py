@@ -2,9 +2,9 @@
 
 Set-up, for each fault and each engine: a mosquitto of the test's own; the subscriber reaches it
 through a :class:`FaultProxy` (``qos=1, ack="after_processing", clean_session=False``, a fixed
-client id, keepalive 4 s); a publisher sends sequence-numbered QoS 1 messages straight to mosquitto
-at 200 msg/s. "Lost" is a message that mosquitto acknowledged to the publisher and the callback
-never got; duplicates are allowed (QoS 1) and counted.
+client id, keepalive 4 s, a buffer of 200); a publisher sends sequence-numbered QoS 1 messages
+straight to mosquitto at 200 msg/s. "Lost" is a message that mosquitto acknowledged to the
+publisher and the callback never got; duplicates are allowed (QoS 1) and counted.
 
 What is promised: nothing lost; a silent link (a black hole, a broker stopped with SIGSTOP) noticed
 within 1.5x the keepalive (MQTT's rule for the server, 3.1.1 [MQTT-3.1.2-24]); the subscription
@@ -14,6 +14,7 @@ measured figures go to benchmarks/results/reliability.json and the README.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -35,6 +36,7 @@ RATE = 200.0
 SILENCE = 1.5 * KEEPALIVE + 3  # how long a silent fault lasts: past detection, with tries made
 DETECT_BOUND = 2 * KEEPALIVE  # what the engines did before the watchdog: must be beaten
 RESUME_BOUND = 10.0
+QUEUE = 200
 
 
 class Disconnects(logging.Handler):
@@ -126,6 +128,8 @@ def _run_fault(
             clean_session=False,
             client_id=f"reliability-{engine}-{fault}",
             keepalive=KEEPALIVE,
+            # smaller than the backlog a silent fault leaves: overflow must not lose any of it
+            max_queue_size=QUEUE,
         ).start()
         try:
             with Stream(pub, f"{topic}/x") as stream:
@@ -149,9 +153,8 @@ def _run_fault(
                 before = len(got)
                 wait_until(lambda: len(got) >= before + 200, timeout=30, what="flowing again")
                 stream.stop()
-            wait_until(
-                lambda: set(stream.sent) <= set(got), timeout=30, what="every sent message in"
-            )
+            with contextlib.suppress(AssertionError):  # what is missing is reported below
+                wait_until(lambda: set(stream.sent) <= set(got), timeout=30)
         finally:
             stats = sub.stop()
     noticed = disconnects.first_after(faulted)
