@@ -122,5 +122,12 @@ def test_the_amqtt_methods_our_broker_overrides_still_exist() -> None:
 
     from amqtt.broker import Broker
 
-    for name in ("_handle_subscription", "_publish_retained_messages_for_subscription"):
+    for name in (
+        "_authenticate",
+        "_handle_disconnect",
+        "_handle_message_delivery",
+        "_handle_subscription",
+        "_publish_retained_messages_for_subscription",
+    ):
         assert inspect.iscoroutinefunction(getattr(Broker, name, None)), name
+    assert callable(getattr(Broker, "_get_handler", None))

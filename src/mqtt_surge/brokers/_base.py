@@ -12,6 +12,7 @@ from .._errors import BrokerStartError, ConfigError, ConnectError
 from .._lifecycle import StartStop
 from .._url import BrokerURL
 from .._wire import probe
+from ._capabilities import EVERYTHING, Capabilities
 
 logger = logging.getLogger("mqtt_surge")
 
@@ -35,6 +36,9 @@ class Broker(Protocol):
     @property
     def engine(self) -> str: ...
 
+    @property
+    def capabilities(self) -> Capabilities: ...
+
     def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> Broker: ...
 
     def stop(self) -> None: ...
@@ -57,6 +61,8 @@ class BrokerBase(StartStop):
     """
 
     engine = "base"
+    #: what this engine supports (tests/conformance checks every declared behaviour)
+    capabilities: Capabilities = EVERYTHING
 
     def __init__(
         self,

@@ -12,8 +12,10 @@ from typing import Any, cast
 from .._errors import BrokerStartError, EngineNotInstalledError
 from .._loop import LoopThread
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
+from ._capabilities import FEATURES, MQTT5_ONLY, Capabilities
 
 _AUTH_PLUGIN = "mqtt_surge.brokers._amqtt_auth.StaticCredentialsAuthPlugin"
+KEEPALIVE_CHECK = 0.25  # seconds between checks for connections silent past 1.5x keepalive
 ANONYMOUS_ONLY: Mapping[str, Any] = {
     "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
 }
@@ -32,30 +34,86 @@ def _import_amqtt_broker() -> Any:
 
 
 class _TrackedStreamProtocol(asyncio.StreamReaderProtocol):
-    """A stream protocol that records its transport the moment it exists.
+    """A stream protocol that records its transport the moment it exists, and when its client
+    last sent anything.
 
     Registering in ``connection_made`` (synchronous) rather than in the client task means a
-    connection accepted just before stop() is still found and closed.
+    connection accepted just before stop() is still found and closed. The time of the last
+    bytes in, with the keepalive read from the client's CONNECT, lets the broker end a silent
+    connection (amqtt does not enforce keepalives).
     """
 
     def __init__(
         self,
         on_client: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
         transports: set[asyncio.Transport],
+        watched: set[_TrackedStreamProtocol],
     ) -> None:
         super().__init__(asyncio.StreamReader(), on_client)
         self._transports = transports
+        self._watched = watched
         self._tracked: asyncio.Transport | None = None
+        self._head: bytes | None = b""  # the first packet's start, until its keepalive is read
+        self.keepalive = 0  # seconds, from CONNECT; 0: none asked for (or not read yet)
+        self.last_in = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._tracked = cast(asyncio.Transport, transport)  # create_server makes stream transports
         self._transports.add(self._tracked)
+        self._watched.add(self)
+        self.last_in = asyncio.get_running_loop().time()
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_in = asyncio.get_running_loop().time()
+        if self._head is not None:
+            self._read_keepalive(data)
+        super().data_received(data)
+
+    def _read_keepalive(self, data: bytes) -> None:
+        head = self._head = (self._head or b"") + data[:64]
+        keepalive = connect_keepalive(head)
+        if keepalive is not None or len(head) >= 64:
+            self.keepalive = keepalive or 0
+            self._head = None  # read: nothing more to look at
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._tracked is not None:
             self._transports.discard(self._tracked)
+        self._watched.discard(self)
         super().connection_lost(exc)
+
+    def abort_if_silent(self, now: float) -> bool:
+        """MQTT's rule for the server: no packet for 1.5x the keepalive ends the connection
+        (3.1.1 [MQTT-3.1.2-24], 5.0 [MQTT-3.1.2-22]); amqtt then publishes the will."""
+        if (
+            self.keepalive
+            and self._tracked is not None
+            and now - self.last_in > 1.5 * self.keepalive
+        ):
+            self._tracked.abort()
+            return True
+        return False
+
+
+def connect_keepalive(head: bytes) -> int | None:
+    """The keepalive of the CONNECT packet ``head`` starts with; None until enough has come (or
+    if it is not a CONNECT)."""
+    if not head or head[0] >> 4 != 1:
+        return 0 if head else None  # not a CONNECT: amqtt refuses it; nothing to watch
+    i, length_bytes = 1, 0
+    while i < len(head) and head[i] & 0x80:  # skip the remaining-length varint
+        i, length_bytes = i + 1, length_bytes + 1
+        if length_bytes > 3:
+            return 0
+    i += 1
+    if len(head) < i + 2:
+        return None
+    name_length = int.from_bytes(head[i : i + 2], "big")
+    at = i + 2 + name_length + 2  # past the protocol name, its level and the connect flags
+    if len(head) < at + 2:
+        return None
+    return int.from_bytes(head[at : at + 2], "big")
 
 
 class EmbeddedBroker(BrokerBase):
@@ -67,6 +125,25 @@ class EmbeddedBroker(BrokerBase):
     """
 
     engine = "embedded"
+    capabilities = Capabilities(
+        protocols=frozenset({4}),
+        features=frozenset(FEATURES)
+        - MQTT5_ONLY
+        - {"redelivery", "dollar_topics", "shared_subscriptions"},
+        reasons=(
+            ("protocol", "amqtt 0.12 speaks MQTT 3.1.1 only; use --mqtt-broker=mosquitto"),
+            (
+                "redelivery",
+                "amqtt drops an unacknowledged message from the session when the connection "
+                "ends (or after 5 s without PUBACK); use --mqtt-broker=mosquitto",
+            ),
+            (
+                "dollar_topics",
+                "amqtt refuses a client's PUBLISH to a '$' topic and closes its connection",
+            ),
+            ("shared_subscriptions", "amqtt has no $share subscriptions"),
+        ),
+    )
 
     def __init__(
         self,
@@ -90,7 +167,9 @@ class EmbeddedBroker(BrokerBase):
         self._loop_thread = LoopThread("mqtt-surge-amqtt")
         self._amqtt: Any = None
         self._server: asyncio.Server | None = None
+        self._keepalive_task: asyncio.Future[None] | None = None
         self._transports: set[asyncio.Transport] = set()
+        self._watched: set[_TrackedStreamProtocol] = set()
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -130,7 +209,7 @@ class EmbeddedBroker(BrokerBase):
             await amqtt.start()
             self._amqtt = amqtt
             self._server = await asyncio.get_running_loop().create_server(
-                lambda: _TrackedStreamProtocol(on_client, self._transports),
+                lambda: _TrackedStreamProtocol(on_client, self._transports, self._watched),
                 self._host,
                 self._port,
                 reuse_address=True,
@@ -138,9 +217,25 @@ class EmbeddedBroker(BrokerBase):
         except BaseException:
             await self._shutdown()
             raise
+        self._keepalive_task = asyncio.ensure_future(self._enforce_keepalives())
         return int(self._server.sockets[0].getsockname()[1])
 
+    async def _enforce_keepalives(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(KEEPALIVE_CHECK)  # pace: a periodic check of every connection
+            now = loop.time()
+            for connection in list(self._watched):
+                if connection.abort_if_silent(now):
+                    logger.info(
+                        "embedded broker: closed a connection silent for 1.5x its keepalive (%ds)",
+                        connection.keepalive,
+                    )
+
     async def _shutdown(self) -> None:
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
+            self._keepalive_task = None
         if self._server is not None:
             self._server.close()
             self._server = None
