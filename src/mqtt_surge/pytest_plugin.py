@@ -78,6 +78,11 @@ def _describe_spec(spec: str) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mqtt: the test uses mqtt-surge's broker fixtures")
+    config.addinivalue_line(
+        "markers",
+        "mqtt_broker(protocol=None, needs=[]): the MQTT version and broker behaviours the test "
+        "needs (mqtt_surge.brokers.FEATURES); run on a broker that has them, else skipped",
+    )
     config.stash[_started_key] = []
 
 

@@ -1,0 +1,81 @@
+"""The conformance suite runs every behaviour against every local engine, with the same assertions.
+
+A test says what it needs with ``@pytest.mark.mqtt_broker(needs=[...])`` and its MQTT version
+with the ``protocol`` parameter; an engine that declares it lacks one (``Broker.capabilities``)
+gets the test skipped with the reason, shown as "not supported" in the table. Outcomes are written
+to benchmarks/results/conformance.json (merged by key) for the README's fidelity table.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mqtt_surge.brokers import BrokerBase
+
+from ._peer import Peer
+
+RESULTS = Path(__file__).parents[2] / "benchmarks" / "results" / "conformance.json"
+_outcomes: dict[str, str] = {}
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+def broker(request: pytest.FixtureRequest) -> BrokerBase:
+    broker: BrokerBase = request.getfixturevalue(request.param)
+    protocol = request.getfixturevalue("protocol")
+    marker = request.node.get_closest_marker("mqtt_broker")
+    needs = list(marker.kwargs.get("needs", [])) if marker else []
+    missing = broker.capabilities.missing(protocol, needs)
+    if missing:
+        pytest.skip(f"not supported by {broker.engine}: {'; '.join(missing)}")
+    return broker
+
+
+@pytest.fixture
+def peer(broker: BrokerBase, protocol: int) -> Iterator[Callable[..., Peer]]:
+    """Factory: ``peer(client_id=None, manual_ack=False)``; every peer is closed at teardown."""
+    made: list[Peer] = []
+
+    def make(**options: Any) -> Peer:
+        p = Peer(broker.url, protocol, **options)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).parent == here:
+            item.add_marker(pytest.mark.conformance)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "tests/conformance/" not in report.nodeid.replace("\\", "/"):
+        return
+    if report.when == "setup" and report.skipped:
+        _outcomes[report.nodeid] = "not supported"
+    elif report.when == "call":
+        _outcomes[report.nodeid] = "pass" if report.passed else "fail"
+    elif report.when == "setup" and report.failed:
+        _outcomes[report.nodeid] = "fail"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not _outcomes:
+        return
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        for nodeid, outcome in _outcomes.items():
+            merged[nodeid.split("::", 1)[1]] = outcome
+        RESULTS.write_text(json.dumps(dict(sorted(merged.items())), indent=2) + "\n")
