@@ -20,7 +20,8 @@ import pytest
 
 from ._errors import AsyncioLoopWarning, BrokerError, ConfigError
 from ._message import Message
-from .brokers import BrokerBase, broker_from_spec
+from .brokers import BrokerBase, MosquittoBroker, broker_from_spec
+from .brokers.mosquitto import find_mosquitto
 from .testing import Publisher, RecordingSubscriber
 
 ENV_VAR = "MQTT_SURGE_BROKER"
@@ -86,8 +87,51 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_started_key] = []
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"mqtt-surge: broker {_describe_spec(broker_spec(config))}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    spec = broker_spec(config)
+    lines = [f"mqtt-surge: broker {_describe_spec(spec)}"]
+    if spec == "embedded":
+        lines.append(
+            "mqtt-surge: tests marked mqtt_broker(protocol=..., needs=[...]) that embedded "
+            "cannot serve run on mosquitto when it is installed, else are skipped"
+        )
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``mqtt_broker(protocol=5, needs=[...])`` whose broker lacks what it needs
+    runs on mosquitto instead (for the local engines, when mosquitto is installed and has it),
+    else is skipped with the reason."""
+    marker = metafunc.definition.get_closest_marker("mqtt_broker")
+    if marker is None or "mqtt_broker" not in metafunc.fixturenames:
+        return
+    protocol = marker.kwargs.get("protocol")
+    needs = list(marker.kwargs.get("needs", ()))
+    spec = broker_spec(metafunc.config)
+    try:
+        primary = broker_from_spec(spec)
+        missing = primary.capabilities.missing(protocol, needs)
+    except ValueError as exc:  # ConfigError included: a bad spec or an unknown feature name
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: {exc}") from None
+    if not missing:
+        return
+    reason = f"{primary.engine} lacks {'; '.join(missing)}"
+    fallback = spec == "embedded" and not MosquittoBroker.capabilities.missing(protocol, needs)
+    if fallback:
+        try:
+            find_mosquitto()
+        except BrokerError:
+            reason += " (and mosquitto, which has it, is not installed: apt-get install mosquitto)"
+            fallback = False
+    if fallback:
+        metafunc.parametrize("mqtt_broker", ["mosquitto"], indirect=True, scope="session")
+    else:
+        metafunc.parametrize(
+            "mqtt_broker",
+            [pytest.param(spec, marks=pytest.mark.skip(reason=f"mqtt-surge: {reason}"))],
+            indirect=True,
+            scope="session",
+        )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -103,12 +147,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 @pytest.fixture(scope="session")
-def mqtt_broker(pytestconfig: pytest.Config) -> Iterator[BrokerBase]:
-    """The started broker for ``--mqtt-broker``: ``host``, ``port``, ``url`` (session-wide)."""
+def mqtt_broker(
+    pytestconfig: pytest.Config, request: pytest.FixtureRequest
+) -> Iterator[BrokerBase]:
+    """The started broker for ``--mqtt-broker``: ``host``, ``port``, ``url`` (session-wide);
+    for a test marked ``mqtt_broker(...)`` that it cannot serve, mosquitto."""
     # a bad spec or a start failure (port taken, amqtt or mosquitto missing, a URL that does
     # not answer) is the error of every test that needs the broker, with the engine's message
     try:
-        broker = broker_from_spec(broker_spec(pytestconfig))
+        broker = broker_from_spec(getattr(request, "param", None) or broker_spec(pytestconfig))
         broker.start()
     except (BrokerError, ConfigError) as exc:
         pytest.fail(f"mqtt-surge could not provide a broker: {type(exc).__name__}: {exc}", False)
@@ -192,13 +239,20 @@ def pytest_runtest_makereport(
 
 
 @pytest.fixture
-def mqtt_publisher(mqtt_broker: BrokerBase) -> Iterator[Publisher]:
+def mqtt_publisher(mqtt_broker: BrokerBase, request: pytest.FixtureRequest) -> Iterator[Publisher]:
     """A connected :class:`~mqtt_surge.testing.Publisher` for this test: ``publish(...)``
     returns when the publish is complete (PUBACK for QoS 1, written for QoS 0);
     ``burst(topic, n, rate=None)`` sends sequence-numbered payloads. One connection, kept open
-    until the test ends."""
-    with Publisher(mqtt_broker.url) as publisher:
+    until the test ends; MQTT 5 (``publish(..., properties={...})``) in a test marked
+    ``mqtt_broker(protocol=5)``."""
+    with Publisher(mqtt_broker.url, protocol=_test_protocol(request)) as publisher:
         yield publisher
+
+
+def _test_protocol(request: pytest.FixtureRequest) -> int:
+    """5 for a test marked ``mqtt_broker(protocol=5)``, else 4 (MQTT 3.1.1)."""
+    marker = request.node.get_closest_marker("mqtt_broker")
+    return 5 if marker is not None and marker.kwargs.get("protocol") == 5 else 4
 
 
 @pytest.fixture

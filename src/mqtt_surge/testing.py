@@ -22,11 +22,12 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from . import _paho
+from ._errors import ConfigError
 from ._message import Message
 from ._url import BrokerURL, parse_broker
 from .subscriber import Subscriber, is_async_callable
@@ -254,6 +255,17 @@ def _describe(messages: list[Message], limit: int = 10) -> str:
     return f"[{shown}{more}]"
 
 
+# friendly name -> paho's property name
+PUBLISH_PROPERTIES: dict[str, str] = {
+    "user_properties": "UserProperty",
+    "message_expiry": "MessageExpiryInterval",
+    "response_topic": "ResponseTopic",
+    "correlation_data": "CorrelationData",
+    "content_type": "ContentType",
+    "payload_format": "PayloadFormatIndicator",
+}
+
+
 class Publisher:
     """One paho connection, kept open (amqtt loses messages whose publisher disconnects at once).
 
@@ -263,14 +275,19 @@ class Publisher:
 
     _ids = itertools.count(1)
 
-    def __init__(self, broker: str | BrokerURL, *, client_id: str | None = None) -> None:
+    def __init__(
+        self, broker: str | BrokerURL, *, client_id: str | None = None, protocol: int = 4
+    ) -> None:
+        if protocol not in (4, 5):
+            raise ConfigError(f"protocol must be 4 (3.1.1) or 5, got {protocol!r}")
         self.url = broker if isinstance(broker, BrokerURL) else parse_broker(broker)
+        self.protocol = protocol
         self.publisher_id = (os.getpid() << 12 | next(self._ids)) & 0xFFFFFFFF
         self._sequence = itertools.count()
         self._client = _paho.make_client(
             client_id=client_id or f"mqtt-surge-pub-{uuid.uuid4().hex[:10]}",
-            protocol=4,
-            clean_session=True,
+            protocol=protocol,
+            clean_session=True if protocol == 4 else None,
             manual_ack=False,
             url=self.url,
             tls=None,
@@ -304,8 +321,14 @@ class Publisher:
         qos: int = 0,
         retain: bool = False,
         timeout: float = 10.0,
+        *,
+        properties: Mapping[str, Any] | None = None,
     ) -> None:
-        info = self._client.publish(topic, payload, qos, retain)
+        """Publish and wait until complete. ``properties`` (MQTT 5, ``protocol=5``):
+        ``user_properties`` (pairs or a dict), ``message_expiry`` (s), ``response_topic``,
+        ``correlation_data``, ``content_type``, ``payload_format`` (0 bytes, 1 UTF-8)."""
+        props = self._properties(properties) if properties else None
+        info = self._client.publish(topic, payload, qos, retain, properties=props)
         info.wait_for_publish(timeout)
         if not info.is_published():
             raise AssertionError(f"publish to {topic!r} (QoS {qos}) not complete in {timeout:g}s")
@@ -343,6 +366,26 @@ class Publisher:
             if not info.is_published():
                 raise AssertionError(f"burst of {n} to {topic!r} not complete in {timeout:g}s")
         return sequences
+
+    def _properties(self, given: Mapping[str, Any]) -> Any:
+        if self.protocol != 5:
+            raise ConfigError(
+                "MQTT 5 properties need a protocol=5 publisher (in pytest: mark the test "
+                "@pytest.mark.mqtt_broker(protocol=5))"
+            )
+        unknown = set(given) - set(PUBLISH_PROPERTIES)
+        if unknown:
+            raise ConfigError(
+                f"unknown publish properties {sorted(unknown)}: use {', '.join(PUBLISH_PROPERTIES)}"
+            )
+        from paho.mqtt.packettypes import PacketTypes  # noqa: PLC0415
+        from paho.mqtt.properties import Properties  # noqa: PLC0415
+
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        for name, value in given.items():
+            pairs = name == "user_properties" and isinstance(value, Mapping)
+            setattr(props, PUBLISH_PROPERTIES[name], list(value.items()) if pairs else value)
+        return props
 
     @property
     def client(self) -> Any:

@@ -271,3 +271,69 @@ def test_tests_never_see_each_others_retained_messages(
     pytester.makepyfile(test_retained=RETAINED_ISOLATION_TEST)
     result = run(pytester, f"--mqtt-broker={engine}", *workers)
     result.assert_outcomes(passed=8)
+
+
+MARKED_TESTS = """
+import pytest
+
+@pytest.mark.mqtt_broker(protocol=5)
+def test_user_properties(mqtt_broker, mqtt_subscriber, mqtt_publish, mqtt_topic):
+    sub = mqtt_subscriber(mqtt_topic, qos=1, protocol=5)
+    mqtt_publish(mqtt_topic, b"x", qos=1, properties={"user_properties": {"unit": "C"}})
+    (message,) = sub.wait_for(1)
+    assert message.properties.UserProperty == [("unit", "C")]
+    assert mqtt_broker.engine == "mosquitto"
+
+def test_unmarked(mqtt_broker):
+    assert mqtt_broker.engine == "embedded"
+"""
+
+
+def test_a_test_that_needs_mqtt5_runs_on_mosquitto_next_to_embedded(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(test_marked=MARKED_TESTS)
+    result = run(pytester, "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*tests marked mqtt_broker(*", "*test_user_properties*mosquitto*PASSED*"]
+    )
+    summary = [line for line in result.stdout.lines if "tests ran against" in line]
+    assert "embedded" in summary[0]
+    assert "mosquitto" in summary[0]
+
+
+def test_a_need_no_engine_meets_is_skipped_with_the_reason(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MQTT_SURGE_MOSQUITTO", "/nonexistent/mosquitto")
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.mqtt_broker(needs=["shared_subscriptions"])
+        def test_shared(mqtt_broker):
+            raise AssertionError("must not run")
+        """
+    )
+    result = run(pytester, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*embedded lacks shared_subscriptions*not installed*"])
+
+
+def test_an_unknown_need_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.mqtt_broker(needs=["teleportation"])
+        def test_x(mqtt_broker):
+            pass
+        """
+    )
+    result = run(pytester)
+    assert result.ret != 0
+    assert "unknown broker feature 'teleportation'" in result.stdout.str() + result.stderr.str()
