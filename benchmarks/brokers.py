@@ -1,5 +1,5 @@
 """Broker engines: start-to-ready times, and end-to-end QoS 0 throughput of the embedded broker
-(our configuration and amqtt's defaults) and mosquitto, measured in one run.
+(our configuration and amqtt's defaults), the native broker and mosquitto, measured in one run.
 
     python benchmarks/brokers.py            # full run (about a minute)
     python benchmarks/brokers.py --quick    # fewer messages and starts, for CI
@@ -40,12 +40,18 @@ print((t1 - t0) * 1000)
 CHILD_BROKER = """
 import sys
 from mqtt_surge import EmbeddedBroker, MosquittoBroker
+from mqtt_surge.brokers import NativeBroker
 config = {config!r}
 plugins = None
 if config == "amqtt_defaults":
     from amqtt.contexts import default_broker_plugins
     plugins = default_broker_plugins()
-broker = MosquittoBroker() if config == "mosquitto" else EmbeddedBroker(plugins=plugins)
+if config == "mosquitto":
+    broker = MosquittoBroker()
+elif config == "native":
+    broker = NativeBroker()
+else:
+    broker = EmbeddedBroker(plugins=plugins)
 with broker as b:
     print(b.url.full, flush=True)
     sys.stdin.read()
@@ -53,6 +59,7 @@ with broker as b:
 CONFIGS = {
     "ours": "embedded, mqtt-surge's configuration (anonymous auth only)",
     "amqtt_defaults": "embedded, amqtt's defaults (event/packet loggers, $SYS)",
+    "native": "native (mqtt-surge's own broker)",
     "mosquitto": "mosquitto",
 }
 
@@ -124,7 +131,7 @@ def main() -> int:
     print("| engine | first start, fresh process (ms) | later starts, median of 20 (ms) |")
     print("|---|---|---|")
     starts = {}
-    for engine in ("embedded", "mosquitto"):
+    for engine in ("embedded", "native", "mosquitto"):
         first = first_start_ms(engine, first_runs)
         later = later_starts_ms(engine, later_runs)
         starts[engine] = {"first_ms": first, "later_ms": later}
@@ -139,7 +146,13 @@ def main() -> int:
             rates[name].append(rate)
             lost[name] += missing
     ratios = [a / b for a, b in zip(rates["ours"], rates["amqtt_defaults"], strict=True)]
-    report["throughput"] = {"rates": rates, "lost": lost, "ratios": ratios}
+    native = [a / b for a, b in zip(rates["native"], rates["ours"], strict=True)]
+    report["throughput"] = {
+        "rates": rates,
+        "lost": lost,
+        "ratios": ratios,
+        "native_to_embedded": native,
+    }
     print(f"\nEnd-to-end QoS 0, {n_msgs:,} x 64 B, {args.repetitions} alternating repetitions:\n")
     print("| broker | msg/s, median (min-max) | lost |")
     print("|---|---|---|")
@@ -148,6 +161,10 @@ def main() -> int:
     print(
         f"\nratio ours/amqtt defaults per repetition: {', '.join(f'{r:.2f}' for r in ratios)} "
         f"(median {statistics.median(ratios):.2f}x)"
+    )
+    print(
+        f"ratio native/embedded (ours) per repetition: {', '.join(f'{r:.2f}' for r in native)} "
+        f"(median {statistics.median(native):.2f}x)"
     )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("brokers-quick.json" if args.quick else "brokers.json")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from mqtt_surge import EmbeddedBroker, MosquittoBroker
-from mqtt_surge.brokers import BrokerBase
+from mqtt_surge.brokers import BrokerBase, NativeBroker
 
 pytest_plugins = ["pytester"]
 
@@ -25,7 +25,7 @@ def mosquitto() -> Iterator[MosquittoBroker]:
         yield broker
 
 
-@pytest.fixture(params=["embedded", "mosquitto"])
+@pytest.fixture(params=["embedded", "mosquitto", "native"])
 def broker(request: pytest.FixtureRequest) -> BrokerBase:
     """Each test that takes it runs once against each engine."""
     return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
@@ -34,3 +34,9 @@ def broker(request: pytest.FixtureRequest) -> BrokerBase:
 @pytest.fixture
 def topic() -> str:
     return f"test/{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def native() -> Iterator[NativeBroker]:
+    with NativeBroker() as broker:
+        yield broker

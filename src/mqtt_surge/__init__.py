@@ -26,6 +26,7 @@ from .brokers import (
     EmbeddedBroker,
     ExternalBroker,
     MosquittoBroker,
+    NativeBroker,
     broker_from_spec,
 )
 from .manager import MQTTManager
@@ -53,6 +54,7 @@ __all__ = [
     "MQTTSurgeWarning",
     "Message",
     "MosquittoBroker",
+    "NativeBroker",
     "QueueFullWarning",
     "Stats",
     "SubscribeError",

@@ -11,7 +11,7 @@ from mqtt_surge.brokers import BrokerBase, EmbeddedBroker, ExternalBroker, Mosqu
 
 from .._support import open_fds, roundtrip, thread_idents, threads_started_since
 
-ENGINES = ["embedded", "mosquitto"]
+ENGINES = ["embedded", "mosquitto", "native"]
 
 
 @pytest.mark.parametrize("engine", ENGINES)

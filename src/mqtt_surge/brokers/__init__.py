@@ -1,4 +1,5 @@
-"""Broker engines behind one interface: ``embedded`` (amqtt), ``mosquitto``, or any URL."""
+"""Broker engines behind one interface: ``embedded`` (amqtt), ``mosquitto``, ``native`` (our own),
+or any URL."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from ._base import Broker, BrokerBase
 from .embedded import EmbeddedBroker  # amqtt itself is imported only when one starts
 from .external import ExternalBroker
 from .mosquitto import MosquittoBroker
+from .native import NativeBroker
 
-ENGINES = ("embedded", "mosquitto")
+ENGINES = ("embedded", "mosquitto", "native")
 
 
 def broker_from_spec(spec: str, **options: Any) -> BrokerBase:
@@ -26,10 +28,12 @@ def broker_from_spec(spec: str, **options: Any) -> BrokerBase:
         return EmbeddedBroker(**options)
     if name == "mosquitto":
         return MosquittoBroker(**options)
+    if name == "native":
+        return NativeBroker(**options)
     if "://" not in name and ":" not in name and "." not in name and name != "localhost":
         raise ConfigError(
-            f"unknown broker engine {name!r}: use 'embedded', 'mosquitto' or a URL such as "
-            "mqtt://host:1883"
+            f"unknown broker engine {name!r}: use 'embedded', 'mosquitto', 'native' or a URL "
+            "such as mqtt://host:1883"
         )
     return ExternalBroker(name, **options)
 
@@ -41,5 +45,6 @@ __all__ = [
     "EmbeddedBroker",
     "ExternalBroker",
     "MosquittoBroker",
+    "NativeBroker",
     "broker_from_spec",
 ]
