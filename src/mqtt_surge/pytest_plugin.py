@@ -20,8 +20,7 @@ import pytest
 
 from ._errors import AsyncioLoopWarning, BrokerError, ConfigError
 from ._message import Message
-from .brokers import BrokerBase, MosquittoBroker, broker_from_spec
-from .brokers.mosquitto import find_mosquitto
+from .brokers import BrokerBase, NativeBroker, broker_from_spec
 from .testing import Publisher, RecordingSubscriber
 
 ENV_VAR = "MQTT_SURGE_BROKER"
@@ -48,7 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="mqtt_broker",
         default=None,
         metavar="SPEC",
-        help=f"embedded (amqtt in a thread), mosquitto (a child process) or a URL such as "
+        help=f"embedded (amqtt in a thread), native (mqtt-surge's own MQTT 3.1.1 and 5 broker in "
+        f"a thread), mosquitto (a child process) or a URL such as "
         f"mqtt://user:pass@host:1883; also ${ENV_VAR} or the ini key mqtt_broker "
         f"(default: {DEFAULT})",
     )
@@ -68,9 +68,13 @@ def broker_spec(config: pytest.Config) -> str:
 
 
 def _describe_spec(spec: str) -> str:
-    if spec in ("embedded", "mosquitto"):
-        engine = "amqtt in a thread" if spec == "embedded" else "a mosquitto process"
-        return f"{spec} ({engine} on 127.0.0.1, a free port; started on first use)"
+    local = {
+        "embedded": "amqtt in a thread",
+        "mosquitto": "a mosquitto process",
+        "native": "mqtt-surge's own broker in a thread",
+    }
+    if spec in local:
+        return f"{spec} ({local[spec]} on 127.0.0.1, a free port; started on first use)"
     try:
         return str(broker_from_spec(spec).url)  # the redacted URL
     except ValueError as exc:
@@ -93,15 +97,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if spec == "embedded":
         lines.append(
             "mqtt-surge: tests marked mqtt_broker(protocol=..., needs=[...]) that embedded "
-            "cannot serve run on mosquitto when it is installed, else are skipped"
+            "cannot serve run on the native broker"
         )
     return lines
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test marked ``mqtt_broker(protocol=5, needs=[...])`` whose broker lacks what it needs
-    runs on mosquitto instead (for the local engines, when mosquitto is installed and has it),
-    else is skipped with the reason."""
+    """A test marked ``mqtt_broker(protocol=5, needs=[...])`` that the embedded broker cannot
+    serve runs on the native broker instead; on any other broker that lacks what it needs it is
+    skipped with the reason."""
     marker = metafunc.definition.get_closest_marker("mqtt_broker")
     if marker is None or "mqtt_broker" not in metafunc.fixturenames:
         return
@@ -116,15 +120,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not missing:
         return
     reason = f"{primary.engine} lacks {'; '.join(missing)}"
-    fallback = spec == "embedded" and not MosquittoBroker.capabilities.missing(protocol, needs)
-    if fallback:
-        try:
-            find_mosquitto()
-        except BrokerError:
-            reason += " (and mosquitto, which has it, is not installed: apt-get install mosquitto)"
-            fallback = False
-    if fallback:
-        metafunc.parametrize("mqtt_broker", ["mosquitto"], indirect=True, scope="session")
+    # amqtt lacks MQTT 5 and a few behaviours; the native broker has them all, in-process and
+    # pip-only, so the test still runs without anything else installed
+    if spec == "embedded" and not NativeBroker.capabilities.missing(protocol, needs):
+        metafunc.parametrize("mqtt_broker", ["native"], indirect=True, scope="session")
     else:
         metafunc.parametrize(
             "mqtt_broker",
@@ -151,7 +150,7 @@ def mqtt_broker(
     pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Iterator[BrokerBase]:
     """The started broker for ``--mqtt-broker``: ``host``, ``port``, ``url`` (session-wide);
-    for a test marked ``mqtt_broker(...)`` that it cannot serve, mosquitto."""
+    for a test marked ``mqtt_broker(...)`` that embedded cannot serve, the native broker."""
     # a bad spec or a start failure (port taken, amqtt or mosquitto missing, a URL that does
     # not answer) is the error of every test that needs the broker, with the engine's message
     try:

@@ -282,14 +282,14 @@ def test_user_properties(mqtt_broker, mqtt_subscriber, mqtt_publish, mqtt_topic)
     mqtt_publish(mqtt_topic, b"x", qos=1, properties={"user_properties": {"unit": "C"}})
     (message,) = sub.wait_for(1)
     assert message.properties.UserProperty == [("unit", "C")]
-    assert mqtt_broker.engine == "mosquitto"
+    assert mqtt_broker.engine == "native"
 
 def test_unmarked(mqtt_broker):
     assert mqtt_broker.engine == "embedded"
 """
 
 
-def test_a_test_that_needs_mqtt5_runs_on_mosquitto_next_to_embedded(
+def test_a_test_that_needs_mqtt5_runs_on_the_native_broker_next_to_embedded(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeini(INI.format(extra=""))
@@ -297,18 +297,26 @@ def test_a_test_that_needs_mqtt5_runs_on_mosquitto_next_to_embedded(
     result = run(pytester, "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["*tests marked mqtt_broker(*", "*test_user_properties*mosquitto*PASSED*"]
+        ["*tests marked mqtt_broker(*", "*test_user_properties*native*PASSED*"]
     )
     summary = [line for line in result.stdout.lines if "tests ran against" in line]
     assert "embedded" in summary[0]
-    assert "mosquitto" in summary[0]
+    assert "native" in summary[0]
 
 
-def test_a_need_no_engine_meets_is_skipped_with_the_reason(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MQTT_SURGE_MOSQUITTO", "/nonexistent/mosquitto")
+def test_a_need_the_broker_lacks_is_skipped_with_the_reason(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI.format(extra=""))
+    # a mosquitto that declares less than it has: the path any other engine would take
+    pytester.makeconftest(
+        """
+        from mqtt_surge.brokers import MosquittoBroker
+        from mqtt_surge.brokers._capabilities import Capabilities
+
+        MosquittoBroker.capabilities = Capabilities(
+            frozenset({4, 5}), frozenset(), (("shared_subscriptions", "switched off here"),)
+        )
+        """
+    )
     pytester.makepyfile(
         """
         import pytest
@@ -318,9 +326,9 @@ def test_a_need_no_engine_meets_is_skipped_with_the_reason(
             raise AssertionError("must not run")
         """
     )
-    result = run(pytester, "-rs")
+    result = run(pytester, "-rs", "--mqtt-broker=mosquitto")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*embedded lacks shared_subscriptions*not installed*"])
+    result.stdout.fnmatch_lines(["*mosquitto lacks shared_subscriptions*switched off here*"])
 
 
 def test_an_unknown_need_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -337,3 +345,32 @@ def test_an_unknown_need_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = run(pytester)
     assert result.ret != 0
     assert "unknown broker feature 'teleportation'" in result.stdout.str() + result.stderr.str()
+
+
+GMQTT_DOWNSTREAM = """
+import asyncio
+
+import gmqtt
+import pytest
+
+
+@pytest.mark.asyncio
+async def test_app_publishes_with_gmqtt_defaults(mqtt_broker, mqtt_subscriber, mqtt_topic):
+    sub = mqtt_subscriber(f"{mqtt_topic}/#", qos=1)
+    client = gmqtt.Client("downstream-app")  # gmqtt's default: MQTT 5
+    await client.connect(mqtt_broker.host, mqtt_broker.port)
+    client.publish(f"{mqtt_topic}/state", b"ready", qos=1, user_property=[("app", "x")])
+    await sub.async_wait_for(1)
+    await client.disconnect()
+    assert sub.messages[0].payload == b"ready"
+"""
+
+
+def test_a_downstream_gmqtt_app_on_its_default_mqtt5_passes_on_the_native_broker(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(test_app=GMQTT_DOWNSTREAM)
+    result = run(pytester, "--mqtt-broker=native")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["mqtt-surge: tests ran against native mqtt://127.0.0.1:*"])

@@ -29,7 +29,7 @@ def test_an_mqtt5_connect_to_a_311_only_broker_fails_at_once_naming_the_fix(
     assert took < AT_ONCE
     assert error.reason == "refused"
     assert "does not speak the MQTT version" in str(error)
-    assert "--mqtt-broker=mosquitto" in str(error)
+    assert "--mqtt-broker=native" in str(error)
 
 
 def test_a_refused_tcp_connection_fails_at_once_with_its_reason(topic: str) -> None:

@@ -131,11 +131,11 @@ class EmbeddedBroker(BrokerBase):
         - MQTT5_ONLY
         - {"redelivery", "dollar_topics", "shared_subscriptions"},
         reasons=(
-            ("protocol", "amqtt 0.12 speaks MQTT 3.1.1 only; use --mqtt-broker=mosquitto"),
+            ("protocol", "amqtt 0.12 speaks MQTT 3.1.1 only; use --mqtt-broker=native"),
             (
                 "redelivery",
                 "amqtt drops an unacknowledged message from the session when the connection "
-                "ends (or after 5 s without PUBACK); use --mqtt-broker=mosquitto",
+                "ends (or after 5 s without PUBACK); use --mqtt-broker=native",
             ),
             (
                 "dollar_topics",
