@@ -15,6 +15,8 @@ RESULTS = Path(__file__).parent / "results" / "conformance.json"
 COLUMNS = [
     ("embedded", "3.1.1"),
     ("embedded", "5"),
+    ("native", "3.1.1"),
+    ("native", "5"),
     ("mosquitto", "3.1.1"),
     ("mosquitto", "5"),
 ]
