@@ -290,7 +290,9 @@ class Dispatcher(Generic[T]):
                     break
                 try:
                     result = process(item)
-                except Exception as exc:
+                except BaseException as exc:
+                    # a callback's SystemExit (or any BaseException) is that message's failure,
+                    # not the worker's end: a dead worker would leave its batch in flight for good
                     failed += 1
                     after(item, exc)
                     continue

@@ -92,6 +92,39 @@ def test_callback_exceptions_are_counted_logged_and_reported(
     assert "cannot handle bad" in caplog.text
 
 
+def test_a_callback_raising_system_exit_is_a_failure_and_the_worker_lives(
+    embedded: BrokerBase, topic: str
+) -> None:
+    """A BaseException from a callback (SystemExit here) is counted as that message's failure;
+    the only worker goes on, and a stop drains and ends with exact counts."""
+    errors: list[BaseException] = []
+    done: list[bytes] = []
+
+    def handle(message: Message) -> None:
+        if message.payload == b"exit":
+            raise SystemExit(3)
+        done.append(message.payload)
+
+    sub = Subscriber(
+        broker=embedded.url,
+        topic=topic,
+        callback=handle,
+        qos=1,
+        worker_threads=1,
+        on_error=lambda exc, _msg: errors.append(exc),
+    ).start()
+    with Publisher(embedded.url) as pub:
+        for payload in (b"a", b"exit", b"b", b"c"):
+            pub.publish(topic, payload, qos=1)
+        wait_until(lambda: sub.stats().received == 4, what="all four received")
+        wait_until(lambda: sub.stats().processed == 3, what="the worker went on after SystemExit")
+    final = sub.stop(timeout=10)
+    assert done == [b"a", b"b", b"c"]
+    assert [type(e) for e in errors] == [SystemExit]
+    assert (final.processed, final.failed, final.queued, final.in_flight) == (3, 1, 0, 0)
+    assert final.accounted
+
+
 def test_a_raising_on_error_hook_does_not_kill_the_worker(embedded: BrokerBase, topic: str) -> None:
     def hook(exc: BaseException, msg: Message) -> None:
         raise ValueError("hook broke")
