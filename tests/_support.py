@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -105,3 +108,16 @@ class Gate:
 
     def open(self) -> None:
         self._open.set()
+
+
+def merge_results(path: Path, rows: Mapping[str, Any]) -> None:
+    """Add ``rows`` to the JSON object in ``path`` (by key, sorted), under a lock: xdist workers
+    and partial runs add to one file."""
+    if not rows:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = json.loads(path.read_text()) if path.exists() else {}
+        merged.update(rows)
+        path.write_text(json.dumps(dict(sorted(merged.items())), indent=2) + "\n")

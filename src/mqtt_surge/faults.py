@@ -29,6 +29,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -241,7 +242,7 @@ class FaultProxy(StartStop):
         assert self._flowing is not None
         return self._flowing
 
-    def _call(self, fn: object) -> None:
+    def _call(self, fn: Callable[[], object]) -> None:
         loop = self._thread.loop
         if loop is None:
             raise RuntimeError(f"{self!r} is not running: call start() first")
@@ -249,7 +250,7 @@ class FaultProxy(StartStop):
 
         def run() -> None:
             try:
-                fn()  # type: ignore[operator]
+                fn()
             finally:
                 done.set()
 

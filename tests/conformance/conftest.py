@@ -8,8 +8,6 @@ to benchmarks/results/conformance.json (merged by key) for the README's fidelity
 
 from __future__ import annotations
 
-import fcntl
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import pytest
 
 from mqtt_surge.brokers import BrokerBase
 
+from .._support import merge_results
 from ._peer import Peer
 
 RESULTS = Path(__file__).parents[2] / "benchmarks" / "results" / "conformance.json"
@@ -70,12 +69,4 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if not _outcomes:
-        return
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        for nodeid, outcome in _outcomes.items():
-            merged[nodeid.split("::", 1)[1]] = outcome
-        RESULTS.write_text(json.dumps(dict(sorted(merged.items())), indent=2) + "\n")
+    merge_results(RESULTS, {nodeid.split("::", 1)[1]: o for nodeid, o in _outcomes.items()})

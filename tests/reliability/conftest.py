@@ -6,8 +6,6 @@ Each test records its figures; the session writes them to benchmarks/results/rel
 
 from __future__ import annotations
 
-import fcntl
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,8 @@ from typing import Any
 import pytest
 
 from mqtt_surge._transport import ENGINE_ENV, ENGINES
+
+from .._support import merge_results
 
 RESULTS = Path(__file__).parents[2] / "benchmarks" / "results" / "reliability.json"
 
@@ -36,11 +36,4 @@ def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
 def figures() -> Iterator[dict[str, dict[str, Any]]]:
     rows: dict[str, dict[str, Any]] = {}
     yield rows
-    if not rows:
-        return
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        merged.update(rows)
-        RESULTS.write_text(json.dumps(dict(sorted(merged.items())), indent=2) + "\n")
+    merge_results(RESULTS, rows)
