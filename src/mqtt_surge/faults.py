@@ -116,6 +116,7 @@ class FaultProxy(StartStop):
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
         self._lock = threading.Lock()
+        self._accepted = threading.Condition(self._lock)
         # the controls, read by the pumps on the loop thread; written under the lock
         self._flowing: asyncio.Event | None = None
         self._refusing = False
@@ -154,6 +155,17 @@ class FaultProxy(StartStop):
                 bytes_up=self._bytes_up,
                 bytes_down=self._bytes_down,
             )
+
+    def wait_connections(self, count: int, timeout: float = 10.0) -> ProxyCounts:
+        """Wait until ``count`` connections in all have been accepted (e.g. the client under test
+        came back after a ``cut()``); ``AssertionError`` after ``timeout``."""
+        with self._accepted:
+            if not self._accepted.wait_for(lambda: self._connections >= count, timeout):
+                raise AssertionError(
+                    f"{self!r}: {self._connections} connection(s) within {timeout:g}s, "
+                    f"expected {count}"
+                )
+        return self.counts()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -262,6 +274,7 @@ class FaultProxy(StartStop):
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self._lock:
             self._connections += 1
+            self._accepted.notify_all()
             refusing = self._refusing
             if refusing:
                 self._refused += 1

@@ -21,6 +21,7 @@ import pytest
 from ._errors import AsyncioLoopWarning, BrokerError, ConfigError
 from ._message import Message
 from .brokers import BrokerBase, NativeBroker, broker_from_spec
+from .faults import FaultProxy
 from .testing import Publisher, RecordingSubscriber
 
 ENV_VAR = "MQTT_SURGE_BROKER"
@@ -33,6 +34,7 @@ FIXTURES = frozenset(
         "mqtt_publish",
         "mqtt_publisher",
         "mqtt_client",
+        "mqtt_faults",
     }
 )
 _subscribers_key = pytest.StashKey[list[RecordingSubscriber]]()
@@ -259,6 +261,16 @@ def mqtt_publish(mqtt_publisher: Publisher) -> Callable[..., None]:
     """``mqtt_publish(topic, payload, qos=0, retain=False)``: returns when the publish is
     complete."""
     return mqtt_publisher.publish
+
+
+@pytest.fixture
+def mqtt_faults(mqtt_broker: BrokerBase) -> Iterator[FaultProxy]:
+    """A :class:`~mqtt_surge.faults.FaultProxy` of this test's own in front of the broker: point
+    the code under test at ``mqtt_faults.url`` (``host``, ``port``), then ``cut()``,
+    ``blackhole()``, ``refuse_new()``, ``latency(ms)``, ``throttle(bytes_per_s)``, ``heal()``.
+    Closed at teardown, whatever the test left on."""
+    with FaultProxy(mqtt_broker) as proxy:
+        yield proxy
 
 
 @pytest.fixture

@@ -374,3 +374,17 @@ def test_a_downstream_gmqtt_app_on_its_default_mqtt5_passes_on_the_native_broker
     result = run(pytester, "--mqtt-broker=native")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["mqtt-surge: tests ran against native mqtt://127.0.0.1:*"])
+
+
+FAULT_EXAMPLES = Path(__file__).parents[2] / "examples" / "faults"
+
+
+@pytest.mark.parametrize("engine", ["embedded", "mosquitto", "native"])
+def test_the_fault_example_passes_on_every_local_engine(
+    pytester: pytest.Pytester, engine: str
+) -> None:
+    pytester.makeini(INI.format(extra=""))
+    for example in FAULT_EXAMPLES.glob("test_*.py"):
+        shutil.copy(example, pytester.path / example.name)
+    result = run(pytester, f"--mqtt-broker={engine}")
+    result.assert_outcomes(passed=1)

@@ -17,3 +17,12 @@ def test_there_are_examples() -> None:
 def test_readme_shows_the_example_verbatim(example: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     assert f"```python\n{example.read_text().rstrip()}\n```" in readme
+
+
+FAULT_EXAMPLES = sorted((ROOT / "examples" / "faults").glob("test_*.py"))
+
+
+@pytest.mark.parametrize("example", FAULT_EXAMPLES, ids=lambda p: p.name)
+def test_readme_shows_the_fault_example_verbatim(example: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"```python\n{example.read_text().rstrip()}\n```" in readme

@@ -43,6 +43,14 @@ class Broker(Protocol):
 
     def stop(self) -> None: ...
 
+    def restart(self, timeout: float = DEFAULT_START_TIMEOUT) -> Broker: ...
+
+    def kill(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
     def __enter__(self) -> Broker: ...
 
     def __exit__(
@@ -139,6 +147,38 @@ class BrokerBase(StartStop):
             self._running = False
             # the port is kept: a later start() comes back on the same address, as a restart should
             self._stop()
+
+    # -- faults, for tests of what clients do when the broker goes away --------------------------
+
+    def restart(self, timeout: float = DEFAULT_START_TIMEOUT) -> BrokerBase:
+        """Stop, then start again on the same port. Sessions are kept only where the engine
+        keeps them across its own restart (none of the local engines persists to disk)."""
+        self.stop()
+        return self.start(timeout)
+
+    def kill(self) -> None:
+        """End at once, as a crash would: every client connection is dropped with nothing more
+        sent (mosquitto: SIGKILL). ``start()`` brings it back on the same port."""
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+            self._kill()
+
+    def pause(self) -> None:
+        """Freeze the broker with its sockets open (mosquitto: SIGSTOP): clients see a silent
+        link, noticed only by keepalives. :meth:`resume` undoes it."""
+        raise NotImplementedError(
+            f"pause() needs a broker in a process of its own; the {self.engine} engine runs in "
+            "this process: use the mosquitto engine, or FaultProxy.blackhole() for a silent link"
+        )
+
+    def resume(self) -> None:
+        """Undo :meth:`pause`."""
+        raise NotImplementedError(f"resume(): the {self.engine} engine cannot be paused")
+
+    def _kill(self) -> None:
+        self._stop()
 
     def _diagnostics(self) -> str:
         return ""

@@ -269,9 +269,20 @@ class EmbeddedBroker(BrokerBase):
         # no sweep finds it and its socket stays open until some later GC. Collect it now.
         gc.collect()
 
+    def _kill(self) -> None:
+        # a crash: every socket goes at once, before amqtt can say or send anything more
+        if self._loop_thread.loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop_thread.run(_run_sync(self._abort_all), self._stop_timeout)
+        self._stop()
+
     def _abort_all(self) -> None:
         for transport in list(self._transports):
             transport.abort()
+
+
+async def _run_sync(fn: Callable[[], None]) -> None:
+    fn()
 
 
 def _root_cause(exc: BaseException) -> BaseException:

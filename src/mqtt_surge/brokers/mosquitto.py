@@ -199,6 +199,7 @@ class MosquittoBroker(BrokerBase):
     def _reap(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a paused broker acts on nothing else
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(self._stop_timeout)
@@ -213,6 +214,28 @@ class MosquittoBroker(BrokerBase):
         if self._log_reader is not None:
             self._log_reader.join(self._stop_timeout)
             self._log_reader = None
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a paused broker is killed too, not left stopped
+            proc.kill()
+            proc.wait()
+        self._stop()
+
+    def pause(self) -> None:
+        """SIGSTOP: the process freezes, its sockets stay open."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: int) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            raise RuntimeError(f"{self!r} is not running: start() it first")
+        proc.send_signal(sig)
 
     def _stop(self) -> None:
         self._reap()

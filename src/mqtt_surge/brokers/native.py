@@ -652,6 +652,24 @@ class NativeBroker(BrokerBase):
             await asyncio.sleep(SWEEP_INTERVAL)  # pace: periodic keepalive and expiry checks
             core.sweep()
 
+    def _kill(self) -> None:
+        # a crash: drop every connection first, so no will or anything else goes out
+        if self._loop_thread.loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop_thread.run(self._drop_all(), self._stop_timeout)
+        self._stop()
+
+    async def _drop_all(self) -> None:
+        core, self._core = self._core, None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if core is not None:
+            core.sessions.clear()  # a crash loses the state: no will from a dying broker
+            for conn in list(core.connections):
+                conn.session = None
+                conn.abort()
+
     async def _shutdown(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
