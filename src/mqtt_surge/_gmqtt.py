@@ -39,6 +39,7 @@ gmqtt_logger = logging.getLogger("mqtt_surge.gmqtt")
 
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 30.0
 CONNECT_TIMEOUT = 10.0  # seconds from TCP connect to CONNACK, at most (and at most the keepalive)
+_ACK_CHAIN_STEPS = 3  # loop iterations from a resolved ack future to gmqtt's PUBACK write
 _NO_RECONNECT = -2  # any value but -1 (unlimited) that zero failed attempts already exceed
 
 
@@ -327,6 +328,12 @@ class GmqttTransport:
 
     async def _shutdown(self) -> None:
         self._closing = True
+        # acks handed over before the stop go out before the DISCONNECT: resolve them now, then
+        # yield to the loop so gmqtt's chain runs (our callback returns, then the done-callback
+        # of its task writes the PUBACK); a few iterations, no waiting on a clock
+        self._send_acks()
+        for _ in range(_ACK_CHAIN_STEPS):
+            await asyncio.sleep(0)
         if self._lost is not None:
             self._lost.set()
         if self._keeper is not None:
