@@ -53,6 +53,7 @@ class ProxyCounts:
 
     connections: int  # accepted, refused ones included
     open: int  # connections being forwarded now
+    answered: int  # connections on which the broker sent something back (for MQTT: CONNACK)
     refused: int
     bytes_up: int  # client -> broker
     bytes_down: int  # broker -> client
@@ -123,6 +124,7 @@ class FaultProxy(StartStop):
         self._latency = (0.0, 0.0)
         self._rate: float | None = None
         self._connections = self._refused = self._bytes_up = self._bytes_down = 0
+        self._answered = 0  # connections on which the broker has sent something back
 
     # -- address --------------------------------------------------------------------------------
 
@@ -151,6 +153,7 @@ class FaultProxy(StartStop):
             return ProxyCounts(
                 connections=self._connections,
                 open=len(self._links),
+                answered=self._answered,
                 refused=self._refused,
                 bytes_up=self._bytes_up,
                 bytes_down=self._bytes_down,
@@ -159,11 +162,19 @@ class FaultProxy(StartStop):
     def wait_connections(self, count: int, timeout: float = 10.0) -> ProxyCounts:
         """Wait until ``count`` connections in all have been accepted (e.g. the client under test
         came back after a ``cut()``); ``AssertionError`` after ``timeout``."""
+        return self._wait(lambda: self._connections >= count, f"{count} connection(s)", timeout)
+
+    def wait_answered(self, count: int, timeout: float = 10.0) -> ProxyCounts:
+        """Wait until the broker has answered on ``count`` connections in all (for MQTT: sent
+        its CONNACK), i.e. a client that came back is connected again, not just accepted."""
+        return self._wait(lambda: self._answered >= count, f"{count} answered", timeout)
+
+    def _wait(self, done: Callable[[], bool], what: str, timeout: float) -> ProxyCounts:
         with self._accepted:
-            if not self._accepted.wait_for(lambda: self._connections >= count, timeout):
+            if not self._accepted.wait_for(done, timeout):
                 raise AssertionError(
-                    f"{self!r}: {self._connections} connection(s) within {timeout:g}s, "
-                    f"expected {count}"
+                    f"{self!r}: not {what} within {timeout:g}s ({self._connections} accepted, "
+                    f"{self._answered} answered)"
                 )
         return self.counts()
 
@@ -311,6 +322,7 @@ class FaultProxy(StartStop):
     ) -> None:
         flowing = self._event()
         due = 0.0  # when the last chunk was forwarded: later chunks never overtake it
+        answered = up  # only the broker's side answers
         try:
             while True:
                 # held, not dropped: a blackhole reads nothing, so TCP keeps what was sent
@@ -332,6 +344,10 @@ class FaultProxy(StartStop):
                         self._bytes_up += len(data)
                     else:
                         self._bytes_down += len(data)
+                    if not answered:
+                        answered = True
+                        self._answered += 1
+                        self._accepted.notify_all()
                 if rate:
                     await asyncio.sleep(len(data) / rate)  # pace: injected bandwidth limit
         except (ConnectionError, OSError):
