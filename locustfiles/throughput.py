@@ -16,10 +16,11 @@ from mqtt_surge.loadtest import MqttPublisherUser, RunData, check
 @events.init_command_line_parser.add_listener
 def defaults(parser) -> None:
     # paced below what the embedded broker delivers (it acknowledges faster than it forwards,
-    # so an unpaced load measures its backlog): 2 x 700 msg/s is three quarters of the ~1,850
-    # msg/s it forwards on a shared 2-core machine (2 x 1000 was over it there, so the p99 check
-    # measured the backlog and failed one run in two); --mqtt-rate 0 removes the pace
-    parser.set_defaults(mqtt_rate=700, check_min_rate=1000, check_max_p99_ms=1000)
+    # so an unpaced load measures its backlog): on this shared 2-core machine it forwarded about
+    # 1,850 msg/s one hour and 860 the next, so 2 x 300 msg/s stays under it on a slow day too;
+    # the rate check then asks that the probe keep up with most of that. --mqtt-rate 0 removes
+    # the pace
+    parser.set_defaults(mqtt_rate=300, check_min_rate=500, check_max_p99_ms=1000)
 
 
 class QoS1Publisher(MqttPublisherUser):
