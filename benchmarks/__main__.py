@@ -2,7 +2,7 @@
 
 Subscribers (raw paho, mqtt-surge, the original design, aiomqtt, gmqtt; QoS 0 and 1; slow and
 async callbacks; the 1,000,000-message burst), then the broker engines (start-up, and the
-embedded broker's throughput against amqtt's defaults). Needs the extra ``bench``.
+embedded broker's throughput beside amqtt and mosquitto). Needs the extra ``bench``.
 """
 
 import runpy

@@ -1,5 +1,6 @@
 """Broker engines: start-to-ready times, and end-to-end QoS 0 throughput of the embedded broker
-(our configuration and amqtt's defaults), the native broker and mosquitto, measured in one run.
+(mqtt-surge's own), amqtt (our configuration and amqtt's defaults; the embedded engine until
+2026-12) and mosquitto, measured in one run.
 
     python benchmarks/brokers.py            # full run (about a minute)
     python benchmarks/brokers.py --quick    # fewer messages and starts, for CI
@@ -39,8 +40,7 @@ print((t1 - t0) * 1000)
 
 CHILD_BROKER = """
 import sys
-from mqtt_surge import EmbeddedBroker, MosquittoBroker
-from mqtt_surge.brokers import NativeBroker
+from mqtt_surge import AmqttBroker, EmbeddedBroker, MosquittoBroker
 config = {config!r}
 plugins = None
 if config == "amqtt_defaults":
@@ -48,18 +48,18 @@ if config == "amqtt_defaults":
     plugins = default_broker_plugins()
 if config == "mosquitto":
     broker = MosquittoBroker()
-elif config == "native":
-    broker = NativeBroker()
+elif config == "embedded":
+    broker = EmbeddedBroker()
 else:
-    broker = EmbeddedBroker(plugins=plugins)
+    broker = AmqttBroker(plugins=plugins)
 with broker as b:
     print(b.url.full, flush=True)
     sys.stdin.read()
 """
 CONFIGS = {
-    "ours": "embedded, mqtt-surge's configuration (anonymous auth only)",
-    "amqtt_defaults": "embedded, amqtt's defaults (event/packet loggers, $SYS)",
-    "native": "native (mqtt-surge's own broker)",
+    "embedded": "embedded (mqtt-surge's own broker)",
+    "ours": "amqtt, mqtt-surge's configuration (anonymous auth only)",
+    "amqtt_defaults": "amqtt, amqtt's defaults (event/packet loggers, $SYS)",
     "mosquitto": "mosquitto",
 }
 
@@ -131,7 +131,7 @@ def main() -> int:
     print("| engine | first start, fresh process (ms) | later starts, median of 20 (ms) |")
     print("|---|---|---|")
     starts = {}
-    for engine in ("embedded", "native", "mosquitto"):
+    for engine in ("embedded", "amqtt", "mosquitto"):
         first = first_start_ms(engine, first_runs)
         later = later_starts_ms(engine, later_runs)
         starts[engine] = {"first_ms": first, "later_ms": later}
@@ -146,12 +146,12 @@ def main() -> int:
             rates[name].append(rate)
             lost[name] += missing
     ratios = [a / b for a, b in zip(rates["ours"], rates["amqtt_defaults"], strict=True)]
-    native = [a / b for a, b in zip(rates["native"], rates["ours"], strict=True)]
+    embedded = [a / b for a, b in zip(rates["embedded"], rates["ours"], strict=True)]
     report["throughput"] = {
         "rates": rates,
         "lost": lost,
         "ratios": ratios,
-        "native_to_embedded": native,
+        "embedded_to_amqtt": embedded,
     }
     print(f"\nEnd-to-end QoS 0, {n_msgs:,} x 64 B, {args.repetitions} alternating repetitions:\n")
     print("| broker | msg/s, median (min-max) | lost |")
@@ -159,12 +159,13 @@ def main() -> int:
     for name, title in CONFIGS.items():
         print(f"| {title} | {median_range(rates[name])} | {lost[name]} |")
     print(
-        f"\nratio ours/amqtt defaults per repetition: {', '.join(f'{r:.2f}' for r in ratios)} "
+        "\nratio amqtt ours/amqtt defaults per repetition: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)} "
         f"(median {statistics.median(ratios):.2f}x)"
     )
     print(
-        f"ratio native/embedded (ours) per repetition: {', '.join(f'{r:.2f}' for r in native)} "
-        f"(median {statistics.median(native):.2f}x)"
+        f"ratio embedded/amqtt (ours) per repetition: {', '.join(f'{r:.2f}' for r in embedded)} "
+        f"(median {statistics.median(embedded):.2f}x)"
     )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("brokers-quick.json" if args.quick else "brokers.json")

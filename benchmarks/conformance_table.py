@@ -15,10 +15,10 @@ RESULTS = Path(__file__).parent / "results" / "conformance.json"
 COLUMNS = [
     ("embedded", "3.1.1"),
     ("embedded", "5"),
-    ("native", "3.1.1"),
-    ("native", "5"),
     ("mosquitto", "3.1.1"),
     ("mosquitto", "5"),
+    ("amqtt", "3.1.1"),
+    ("amqtt", "5"),
 ]
 MARK = {"pass": "pass", "fail": "**FAIL**", "not supported": "not supported"}
 

@@ -1,4 +1,4 @@
-"""Shared brokers: one embedded and one mosquitto per session, and a unique topic per test."""
+"""Shared brokers: one of each local engine per session, and a unique topic per test."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mqtt_surge import EmbeddedBroker, MosquittoBroker
+from mqtt_surge import AmqttBroker, EmbeddedBroker, MosquittoBroker
 from mqtt_surge.brokers import BrokerBase, NativeBroker
 
 pytest_plugins = ["pytester"]
@@ -20,12 +20,19 @@ def embedded() -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture(scope="session")
+def amqtt() -> Iterator[AmqttBroker]:
+    with AmqttBroker() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
 def mosquitto() -> Iterator[MosquittoBroker]:
     with MosquittoBroker() as broker:
         yield broker
 
 
-@pytest.fixture(params=["embedded", "mosquitto", "native"])
+# embedded is the native broker under its default name: the three are three implementations
+@pytest.fixture(params=["embedded", "amqtt", "mosquitto"])
 def broker(request: pytest.FixtureRequest) -> BrokerBase:
     """Each test that takes it runs once against each engine."""
     return request.getfixturevalue(request.param)  # type: ignore[no-any-return]

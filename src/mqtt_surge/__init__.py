@@ -22,6 +22,7 @@ from ._message import Message, as_text
 from ._stats import Stats
 from ._url import BrokerURL, parse_broker
 from .brokers import (
+    AmqttBroker,
     Broker,
     EmbeddedBroker,
     ExternalBroker,
@@ -38,6 +39,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "AmqttBroker",
     "AsyncioLoopWarning",
     "Broker",
     "BrokerError",

@@ -150,7 +150,7 @@ def connect_error(code: int, text: str, url: BrokerURL) -> ConnectError:
     if code in _BAD_PROTOCOL:
         text += (
             " (this broker does not speak the MQTT version asked for: use protocol=4, or a "
-            "broker that speaks MQTT 5: --mqtt-broker=native or --mqtt-broker=mosquitto)"
+            "broker that speaks MQTT 5: --mqtt-broker=embedded or --mqtt-broker=mosquitto)"
         )
     return ConnectError(
         f"{url.redacted} refused the connection: {text}", reason=reason, return_code=code

@@ -2,7 +2,7 @@
 
 Installed with ``mqtt-surge[pytest]`` and registered through the ``pytest11`` entry point.
 
-``--mqtt-broker=embedded|mosquitto|URL`` (also ``$MQTT_SURGE_BROKER`` and the ini key
+``--mqtt-broker=embedded|amqtt|mosquitto|URL`` (also ``$MQTT_SURGE_BROKER`` and the ini key
 ``mqtt_broker``; the command line wins, then the environment, then the ini file; the default is
 ``embedded``). Under pytest-xdist each worker starts its own local broker on its own port.
 """
@@ -20,7 +20,7 @@ import pytest
 
 from ._errors import AsyncioLoopWarning, BrokerError, ConfigError
 from ._message import Message
-from .brokers import BrokerBase, NativeBroker, broker_from_spec
+from .brokers import BrokerBase, EmbeddedBroker, broker_from_spec
 from .faults import FaultProxy
 from .testing import Publisher, RecordingSubscriber
 
@@ -49,8 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="mqtt_broker",
         default=None,
         metavar="SPEC",
-        help=f"embedded (amqtt in a thread), native (mqtt-surge's own MQTT 3.1.1 and 5 broker in "
-        f"a thread), mosquitto (a child process) or a URL such as "
+        help=f"embedded (mqtt-surge's own MQTT 3.1.1 and 5 broker in a thread), amqtt (amqtt in "
+        f"a thread, MQTT 3.1.1), mosquitto (a child process) or a URL such as "
         f"mqtt://user:pass@host:1883; also ${ENV_VAR} or the ini key mqtt_broker "
         f"(default: {DEFAULT})",
     )
@@ -71,9 +71,10 @@ def broker_spec(config: pytest.Config) -> str:
 
 def _describe_spec(spec: str) -> str:
     local = {
-        "embedded": "amqtt in a thread",
+        "embedded": "mqtt-surge's own broker in a thread, MQTT 3.1.1 and 5",
+        "amqtt": "amqtt in a thread, MQTT 3.1.1",
         "mosquitto": "a mosquitto process",
-        "native": "mqtt-surge's own broker in a thread",
+        "native": "mqtt-surge's own broker in a thread, MQTT 3.1.1 and 5",
     }
     if spec in local:
         return f"{spec} ({local[spec]} on 127.0.0.1, a free port; started on first use)"
@@ -96,17 +97,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     spec = broker_spec(config)
     lines = [f"mqtt-surge: broker {_describe_spec(spec)}"]
-    if spec == "embedded":
+    if spec == "amqtt":
         lines.append(
-            "mqtt-surge: tests marked mqtt_broker(protocol=..., needs=[...]) that embedded "
-            "cannot serve run on the native broker"
+            "mqtt-surge: tests marked mqtt_broker(protocol=..., needs=[...]) that amqtt "
+            "cannot serve run on the embedded broker"
         )
     return lines
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test marked ``mqtt_broker(protocol=5, needs=[...])`` that the embedded broker cannot
-    serve runs on the native broker instead; on any other broker that lacks what it needs it is
+    """A test marked ``mqtt_broker(protocol=5, needs=[...])`` that the amqtt engine cannot serve
+    runs on the embedded broker instead; on any other broker that lacks what it needs it is
     skipped with the reason."""
     marker = metafunc.definition.get_closest_marker("mqtt_broker")
     if marker is None or "mqtt_broker" not in metafunc.fixturenames:
@@ -122,10 +123,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not missing:
         return
     reason = f"{primary.engine} lacks {'; '.join(missing)}"
-    # amqtt lacks MQTT 5 and a few behaviours; the native broker has them all, in-process and
-    # pip-only, so the test still runs without anything else installed
-    if spec == "embedded" and not NativeBroker.capabilities.missing(protocol, needs):
-        metafunc.parametrize("mqtt_broker", ["native"], indirect=True, scope="session")
+    # amqtt lacks MQTT 5 and a few behaviours; the embedded broker has them all, in-process and
+    # stdlib-only, so the test still runs without anything else installed
+    if spec == "amqtt" and not EmbeddedBroker.capabilities.missing(protocol, needs):
+        metafunc.parametrize("mqtt_broker", ["embedded"], indirect=True, scope="session")
     else:
         metafunc.parametrize(
             "mqtt_broker",
@@ -152,7 +153,7 @@ def mqtt_broker(
     pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Iterator[BrokerBase]:
     """The started broker for ``--mqtt-broker``: ``host``, ``port``, ``url`` (session-wide);
-    for a test marked ``mqtt_broker(...)`` that embedded cannot serve, the native broker."""
+    for a test marked ``mqtt_broker(...)`` that amqtt cannot serve, the embedded broker."""
     # a bad spec or a start failure (port taken, amqtt or mosquitto missing, a URL that does
     # not answer) is the error of every test that needs the broker, with the engine's message
     try:

@@ -10,7 +10,7 @@ from mqtt_surge.testing import Publisher, Recorder
 
 from .._support import WAIT, roundtrip, wait_until
 
-ENGINES = ["embedded", "mosquitto", "native"]
+ENGINES = ["embedded", "amqtt", "mosquitto"]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -65,7 +65,7 @@ def test_pause_makes_a_silent_link_and_resume_ends_it(topic: str) -> None:
         broker.stop()
 
 
-@pytest.mark.parametrize("engine", ["embedded", "native"])
+@pytest.mark.parametrize("engine", ["embedded", "amqtt"])
 def test_pause_on_an_in_process_engine_says_what_to_use(engine: str) -> None:
     broker = broker_from_spec(engine)
     with pytest.raises(NotImplementedError, match="mosquitto"):

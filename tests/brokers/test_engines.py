@@ -7,11 +7,18 @@ import gc
 import pytest
 
 from mqtt_surge import BrokerStartError, ConfigError, broker_from_spec
-from mqtt_surge.brokers import BrokerBase, EmbeddedBroker, ExternalBroker, MosquittoBroker
+from mqtt_surge.brokers import (
+    AmqttBroker,
+    BrokerBase,
+    EmbeddedBroker,
+    ExternalBroker,
+    MosquittoBroker,
+    NativeBroker,
+)
 
 from .._support import open_fds, roundtrip, thread_idents, threads_started_since
 
-ENGINES = ["embedded", "mosquitto", "native"]
+ENGINES = ["embedded", "amqtt", "mosquitto"]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -104,6 +111,8 @@ def test_port_already_taken(engine: str) -> None:
 def test_spec_picks_the_engine() -> None:
     assert isinstance(broker_from_spec("embedded"), EmbeddedBroker)
     assert isinstance(broker_from_spec("mosquitto"), MosquittoBroker)
+    assert isinstance(broker_from_spec("amqtt"), AmqttBroker)
+    assert isinstance(broker_from_spec("native"), NativeBroker)
     external = broker_from_spec("mqtt://u:pw@example.com:1884")
     assert isinstance(external, ExternalBroker)
     assert (external.host, external.port) == ("example.com", 1884)

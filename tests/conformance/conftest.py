@@ -23,7 +23,7 @@ RESULTS = Path(__file__).parents[2] / "benchmarks" / "results" / "conformance.js
 _outcomes: dict[str, str] = {}
 
 
-@pytest.fixture(params=["embedded", "mosquitto", "native"])
+@pytest.fixture(params=["embedded", "amqtt", "mosquitto"])
 def broker(request: pytest.FixtureRequest) -> BrokerBase:
     broker: BrokerBase = request.getfixturevalue(request.param)
     protocol = request.getfixturevalue("protocol")

@@ -38,7 +38,7 @@ def test_examples_pass_on_the_default_embedded_broker(project: pytest.Pytester) 
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
         [
-            "mqtt-surge: broker embedded (amqtt in a thread*",
+            "mqtt-surge: broker embedded (mqtt-surge's own broker in a thread, MQTT 3.1.1 and 5*",
             "mqtt-surge: tests ran against embedded mqtt://127.0.0.1:*",
         ]
     )
@@ -183,14 +183,22 @@ def test_missing_amqtt_gives_the_install_hint(pytester: pytest.Pytester) -> None
     pytester.makeini(INI.format(extra=""))
     pytester.makeconftest("import sys\nsys.modules['amqtt'] = None  # as if not installed\n")
     pytester.makepyfile("def test_needs_broker(mqtt_broker):\n    pass\n")
-    result = run(pytester)
+    result = run(pytester, "--mqtt-broker=amqtt")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
             "*mqtt-surge could not provide a broker: EngineNotInstalledError*amqtt*",
-            '*pip install "mqtt-surge[[]broker[]]"*',
+            '*pip install "mqtt-surge[[]amqtt[]]"*',
         ]
     )
+
+
+def test_the_default_broker_runs_without_amqtt(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makeconftest("import sys\nsys.modules['amqtt'] = None  # as if not installed\n")
+    pytester.makepyfile("def test_needs_broker(mqtt_broker):\n    assert mqtt_broker.port\n")
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
 
 
 def test_missing_mosquitto_gives_the_install_hint(
@@ -282,26 +290,38 @@ def test_user_properties(mqtt_broker, mqtt_subscriber, mqtt_publish, mqtt_topic)
     mqtt_publish(mqtt_topic, b"x", qos=1, properties={"user_properties": {"unit": "C"}})
     (message,) = sub.wait_for(1)
     assert message.properties.UserProperty == [("unit", "C")]
-    assert mqtt_broker.engine == "native"
+    assert mqtt_broker.engine == "embedded"
 
 def test_unmarked(mqtt_broker):
-    assert mqtt_broker.engine == "embedded"
+    assert mqtt_broker.engine == "amqtt"
 """
 
 
-def test_a_test_that_needs_mqtt5_runs_on_the_native_broker_next_to_embedded(
+def test_a_test_that_needs_mqtt5_runs_on_the_embedded_broker_next_to_amqtt(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeini(INI.format(extra=""))
     pytester.makepyfile(test_marked=MARKED_TESTS)
-    result = run(pytester, "-v")
+    result = run(pytester, "-v", "--mqtt-broker=amqtt")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        ["*tests marked mqtt_broker(*", "*test_user_properties*native*PASSED*"]
+        ["*tests marked mqtt_broker(*", "*test_user_properties*embedded*PASSED*"]
     )
     summary = [line for line in result.stdout.lines if "tests ran against" in line]
+    assert "amqtt" in summary[0]
     assert "embedded" in summary[0]
-    assert "native" in summary[0]
+
+
+def test_a_test_that_needs_mqtt5_runs_on_the_default_embedded_broker_itself(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(test_marked=MARKED_TESTS.replace('== "amqtt"', '== "embedded"'))
+    result = run(pytester, "-v")
+    result.assert_outcomes(passed=2)
+    summary = [line for line in result.stdout.lines if "tests ran against" in line]
+    assert summary == [summary[0]]
+    assert re.search(r"tests ran against embedded mqtt://127\.0\.0\.1:\d+$", summary[0])
 
 
 def test_a_need_the_broker_lacks_is_skipped_with_the_reason(pytester: pytest.Pytester) -> None:
@@ -347,39 +367,36 @@ def test_an_unknown_need_is_a_usage_error(pytester: pytest.Pytester) -> None:
     assert "unknown broker feature 'teleportation'" in result.stdout.str() + result.stderr.str()
 
 
-GMQTT_DOWNSTREAM = """
-import asyncio
-
-import gmqtt
-import pytest
+MQTT5_EXAMPLES = Path(__file__).parents[2] / "examples" / "mqtt5"
 
 
-@pytest.mark.asyncio
-async def test_app_publishes_with_gmqtt_defaults(mqtt_broker, mqtt_subscriber, mqtt_topic):
-    sub = mqtt_subscriber(f"{mqtt_topic}/#", qos=1)
-    client = gmqtt.Client("downstream-app")  # gmqtt's default: MQTT 5
-    await client.connect(mqtt_broker.host, mqtt_broker.port)
-    client.publish(f"{mqtt_topic}/state", b"ready", qos=1, user_property=[("app", "x")])
-    await sub.async_wait_for(1)
-    await client.disconnect()
-    assert sub.messages[0].payload == b"ready"
-"""
-
-
-def test_a_downstream_gmqtt_app_on_its_default_mqtt5_passes_on_the_native_broker(
-    pytester: pytest.Pytester,
+@pytest.mark.parametrize("spec", [[], ["--mqtt-broker=mosquitto"]], ids=["embedded", "mosquitto"])
+def test_downstream_mqtt5_apps_on_gmqtt_and_paho_pass_unmarked(
+    pytester: pytest.Pytester, spec: list[str]
 ) -> None:
+    """The issue's bar: gmqtt on its default protocol and paho with MQTTv5 user properties,
+    no marker, on the default broker (and on mosquitto, the same tests)."""
     pytester.makeini(INI.format(extra=""))
-    pytester.makepyfile(test_app=GMQTT_DOWNSTREAM)
-    result = run(pytester, "--mqtt-broker=native")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["mqtt-surge: tests ran against native mqtt://127.0.0.1:*"])
+    for example in MQTT5_EXAMPLES.glob("test_*.py"):
+        shutil.copy(example, pytester.path / example.name)
+    result = run(pytester, *spec)
+    result.assert_outcomes(passed=2)
+    engine = spec[0].split("=")[1] if spec else "embedded"
+    result.stdout.fnmatch_lines([f"mqtt-surge: tests ran against {engine} mqtt://127.0.0.1:*"])
+
+
+def test_a_downstream_mqtt5_app_on_amqtt_fails_naming_the_fix(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    shutil.copy(MQTT5_EXAMPLES / "test_example_paho_v5.py", pytester.path)
+    result = run(pytester, "--mqtt-broker=amqtt")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*does not speak the MQTT version*--mqtt-broker=embedded*"])
 
 
 FAULT_EXAMPLES = Path(__file__).parents[2] / "examples" / "faults"
 
 
-@pytest.mark.parametrize("engine", ["embedded", "mosquitto", "native"])
+@pytest.mark.parametrize("engine", ["embedded", "amqtt", "mosquitto"])
 def test_the_fault_example_passes_on_every_local_engine(
     pytester: pytest.Pytester, engine: str
 ) -> None:

@@ -23,13 +23,13 @@ def _start_failing(sub: Subscriber) -> tuple[ConnectError, float]:
 
 
 def test_an_mqtt5_connect_to_a_311_only_broker_fails_at_once_naming_the_fix(
-    embedded: BrokerBase, topic: str
+    amqtt: BrokerBase, topic: str
 ) -> None:
-    error, took = _start_failing(Subscriber(embedded.url, topic, print, protocol=5))
+    error, took = _start_failing(Subscriber(amqtt.url, topic, print, protocol=5))
     assert took < AT_ONCE
     assert error.reason == "refused"
     assert "does not speak the MQTT version" in str(error)
-    assert "--mqtt-broker=native" in str(error)
+    assert "--mqtt-broker=embedded" in str(error)
 
 
 def test_a_refused_tcp_connection_fails_at_once_with_its_reason(topic: str) -> None:

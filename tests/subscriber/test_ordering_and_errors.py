@@ -11,9 +11,9 @@ import time
 import pytest
 
 from mqtt_surge import (
+    AmqttBroker,
     ConfigError,
     ConnectError,
-    EmbeddedBroker,
     EngineNotInstalledError,
     Message,
     MosquittoBroker,
@@ -224,7 +224,7 @@ def test_rejected_filter_raises_subscribe_error(topic: str) -> None:
         "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
         "amqtt.plugins.topic_checking.TopicTabooPlugin": {},
     }
-    with EmbeddedBroker(plugins=plugins) as restricted:
+    with AmqttBroker(plugins=plugins) as restricted:
         with Subscriber(broker=restricted.url, topic=topic, callback=print) as allowed:
             assert allowed.running
         sub = Subscriber(broker=restricted.url, topic=[topic, "prohibited"], callback=print)

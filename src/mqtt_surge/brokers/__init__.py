@@ -1,5 +1,5 @@
-"""Broker engines behind one interface: ``embedded`` (amqtt), ``mosquitto``, ``native`` (our own),
-or any URL."""
+"""Broker engines behind one interface: ``embedded`` (our own broker in a thread, the default),
+``amqtt``, ``mosquitto``, ``native`` (the embedded engine under its own name), or any URL."""
 
 from __future__ import annotations
 
@@ -7,32 +7,35 @@ from typing import Any
 
 from .._errors import ConfigError
 from ._base import Broker, BrokerBase
-from .embedded import EmbeddedBroker  # amqtt itself is imported only when one starts
+from .amqtt import AmqttBroker  # amqtt itself is imported only when one starts
+from .embedded import EmbeddedBroker
 from .external import ExternalBroker
 from .mosquitto import MosquittoBroker
 from .native import NativeBroker
 
-ENGINES = ("embedded", "mosquitto", "native")
+ENGINES = ("embedded", "amqtt", "mosquitto", "native")
+_LOCAL: dict[str, type[BrokerBase]] = {
+    "embedded": EmbeddedBroker,
+    "amqtt": AmqttBroker,
+    "mosquitto": MosquittoBroker,
+    "native": NativeBroker,
+}
 
 
 def broker_from_spec(spec: str, **options: Any) -> BrokerBase:
-    """One broker from a spec string: ``embedded``, ``mosquitto``, or a URL.
+    """One broker from a spec string: an engine name (:data:`ENGINES`) or a URL.
 
     ``options`` go to the engine's constructor (host, port, username, password, ...). Nothing is
     started.
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(f"broker spec must be 'embedded', 'mosquitto' or a URL, got {spec!r}")
+        raise ConfigError(f"broker spec must be one of {', '.join(ENGINES)} or a URL, got {spec!r}")
     name = spec.strip()
-    if name == "embedded":
-        return EmbeddedBroker(**options)
-    if name == "mosquitto":
-        return MosquittoBroker(**options)
-    if name == "native":
-        return NativeBroker(**options)
+    if name in _LOCAL:
+        return _LOCAL[name](**options)
     if "://" not in name and ":" not in name and "." not in name and name != "localhost":
         raise ConfigError(
-            f"unknown broker engine {name!r}: use 'embedded', 'mosquitto', 'native' or a URL "
+            f"unknown broker engine {name!r}: use {', '.join(ENGINES)} or a URL "
             "such as mqtt://host:1883"
         )
     return ExternalBroker(name, **options)
@@ -40,6 +43,7 @@ def broker_from_spec(spec: str, **options: Any) -> BrokerBase:
 
 __all__ = [
     "ENGINES",
+    "AmqttBroker",
     "Broker",
     "BrokerBase",
     "EmbeddedBroker",

@@ -1,7 +1,7 @@
 """amqtt's Broker, brought in line with the MQTT specification where downstream tests rely on it.
 
-Imported only when an embedded broker starts (it imports amqtt). amqtt is pinned to 0.12.x; the
-methods overridden here are private, so ``tests/brokers/test_embedded.py`` checks that they still
+Imported only when an amqtt broker starts (it imports amqtt). amqtt is pinned to 0.12.x; the
+methods overridden here are private, so ``tests/brokers/test_amqtt.py`` checks that they still
 exist and still behave as assumed, and fails first when a release moves them.
 
 Retained messages: amqtt 0.12 replays, on every CONNECT, the retained messages of every filter that

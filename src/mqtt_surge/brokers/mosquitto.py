@@ -34,8 +34,7 @@ _LOG_LINES = 200
 _INSTALL_HINT = (
     "  - install it: apt-get install mosquitto   (macOS: brew install mosquitto)\n"
     "  - name the binary: MQTT_SURGE_MOSQUITTO=/path/to/mosquitto or executable=...\n"
-    "  - use the embedded engine: --mqtt-broker=embedded / engine='embedded' "
-    '(pip install "mqtt-surge[broker]")'
+    "  - use the embedded engine, which needs nothing: --mqtt-broker=embedded / engine='embedded'"
 )
 
 

@@ -26,6 +26,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from .. import _children, _url
 from .._transport import ENGINES as CLIENT_ENGINES
+from ..brokers import ENGINES as BROKER_ENGINES
 from . import user as user_module
 
 logger = logging.getLogger("mqtt_surge.loadtest")
@@ -129,7 +130,7 @@ def _add_options(parser: Any) -> None:
     add(
         "--mqtt-broker",
         default="embedded",
-        help="embedded | mosquitto (started in a process of their own) | a URL; "
+        help=f"{' | '.join(BROKER_ENGINES)} (started in a process of their own) | a URL; "
         "--host, when given, wins",
     )
     add(
@@ -195,7 +196,7 @@ def _is_judge(environment: Environment) -> bool:
 
 
 def _start_broker(spec: str) -> str:
-    if spec not in ("embedded", "mosquitto"):
+    if spec not in BROKER_ENGINES:
         return _url.parse_broker(spec).full
     proc = _children.popen(
         [sys.executable, "-m", "mqtt_surge", "broker", "--engine", spec],

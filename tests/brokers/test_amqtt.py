@@ -1,4 +1,4 @@
-"""The amqtt engine: the hangs and failures FACTS.md warns about."""
+"""The amqtt engine: the hangs and failures FACTS.md warns about; what replaced it as embedded."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from mqtt_surge import EmbeddedBroker, EngineNotInstalledError
+from mqtt_surge import AmqttBroker, ConfigError, EmbeddedBroker, EngineNotInstalledError
 
 from .._support import WAIT, roundtrip
 
 STOP_BOUND = 10.0  # generous: the point is "does not hang", not speed
 
 
-def _stop_within(broker: EmbeddedBroker, seconds: float) -> None:
+def _stop_within(broker: AmqttBroker, seconds: float) -> None:
     done = threading.Event()
     stopper = threading.Thread(target=lambda: (broker.stop(), done.set()), daemon=True)
     stopper.start()
@@ -26,7 +26,7 @@ def _stop_within(broker: EmbeddedBroker, seconds: float) -> None:
 
 
 def test_stop_with_a_client_still_connected() -> None:
-    broker = EmbeddedBroker().start()
+    broker = AmqttBroker().start()
     connected = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.on_connect = lambda *a: connected.set()
@@ -42,7 +42,7 @@ def test_stop_with_a_client_still_connected() -> None:
 
 
 def test_stop_with_an_idle_tcp_socket_that_never_sent_connect() -> None:
-    broker = EmbeddedBroker().start()
+    broker = AmqttBroker().start()
     with socket.create_connection((broker.host, broker.port)) as idle:
         _stop_within(broker, STOP_BOUND)
         idle.settimeout(WAIT)
@@ -52,7 +52,7 @@ def test_stop_with_an_idle_tcp_socket_that_never_sent_connect() -> None:
 
 
 def test_stop_under_load_with_publishers_connected() -> None:
-    broker = EmbeddedBroker().start()
+    broker = AmqttBroker().start()
     publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     publisher.connect(broker.host, broker.port)
     publisher.loop_start()
@@ -67,7 +67,7 @@ def test_stop_under_load_with_publishers_connected() -> None:
 
 def test_the_reported_port_is_really_bound() -> None:
     with (
-        EmbeddedBroker() as broker,
+        AmqttBroker() as broker,
         socket.socket() as s,
         pytest.raises(OSError, match="in use"),
     ):
@@ -79,7 +79,7 @@ def test_start_failure_names_host_port_and_cause() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        broker = EmbeddedBroker(port=port)
+        broker = AmqttBroker(port=port)
         with pytest.raises(Exception, match=f"127.0.0.1:{port}.*in use"):
             broker.start(timeout=5)
         assert not broker.running
@@ -88,11 +88,11 @@ def test_start_failure_names_host_port_and_cause() -> None:
 
 
 def test_fast_plugin_configuration_by_default() -> None:
-    broker = EmbeddedBroker()
+    broker = AmqttBroker()
     assert broker._config()["plugins"] == {
         "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
     }
-    with EmbeddedBroker(username="u", password="p") as secured:
+    with AmqttBroker(username="u", password="p") as secured:
         plugins = secured._amqtt.plugins_manager._plugins
         assert [type(p).__name__ for p in plugins] == ["StaticCredentialsAuthPlugin"]
 
@@ -101,16 +101,16 @@ def test_missing_amqtt_says_how_to_install() -> None:
     code = (
         "import sys\n"
         "sys.modules['amqtt'] = None\n"  # makes `import amqtt...` raise ImportError
-        "from mqtt_surge import EmbeddedBroker, EngineNotInstalledError\n"
+        "from mqtt_surge import AmqttBroker, EngineNotInstalledError\n"
         "try:\n"
-        "    EmbeddedBroker().start()\n"
+        "    AmqttBroker().start()\n"
         "except EngineNotInstalledError as exc:\n"
         "    print(exc)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
-    assert 'pip install "mqtt-surge[broker]"' in out
+    assert 'pip install "mqtt-surge[amqtt]"' in out
     assert "mosquitto" in out
     assert issubclass(EngineNotInstalledError, ImportError)
 
@@ -131,3 +131,22 @@ def test_the_amqtt_methods_our_broker_overrides_still_exist() -> None:
     ):
         assert inspect.iscoroutinefunction(getattr(Broker, name, None)), name
     assert callable(getattr(Broker, "_get_handler", None))
+
+
+def test_the_embedded_engine_needs_no_amqtt() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['amqtt'] = None\n"
+        "from mqtt_surge import EmbeddedBroker\n"
+        "with EmbeddedBroker() as broker:\n"
+        "    print(broker.engine, broker.capabilities.missing(5, ['redelivery']))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.strip() == "embedded []"
+
+
+def test_amqtt_options_given_to_the_embedded_broker_say_where_they_went() -> None:
+    with pytest.raises(ConfigError, match=r"plugins.*AmqttBroker"):
+        EmbeddedBroker(plugins={})
