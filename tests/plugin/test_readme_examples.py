@@ -26,3 +26,16 @@ FAULT_EXAMPLES = sorted((ROOT / "examples" / "faults").glob("test_*.py"))
 def test_readme_shows_the_fault_example_verbatim(example: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     assert f"```python\n{example.read_text().rstrip()}\n```" in readme
+
+
+MQTT5_EXAMPLES = sorted((ROOT / "examples" / "mqtt5").glob("test_*.py"))
+
+
+def test_there_are_mqtt5_examples() -> None:
+    assert len(MQTT5_EXAMPLES) == 2
+
+
+@pytest.mark.parametrize("example", MQTT5_EXAMPLES, ids=lambda p: p.name)
+def test_readme_shows_the_mqtt5_example_verbatim(example: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"```python\n{example.read_text().rstrip()}\n```" in readme
