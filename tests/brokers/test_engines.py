@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import socket
+import threading
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from mqtt_surge import BrokerStartError, ConfigError, broker_from_spec
@@ -141,3 +144,26 @@ def test_engines_share_the_interface() -> None:
         assert issubclass(cls, BrokerBase)
         for attr in ("host", "port", "url", "start", "stop", "__enter__", "__exit__"):
             assert hasattr(cls, attr), (cls, attr)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stop_is_prompt_with_a_subscriber_and_a_silent_socket_connected(engine: str) -> None:
+    """What the plugin needs of any local engine: a session's last test may leave a client
+    connected, or a socket that never sent CONNECT; stop() must not wait for either."""
+    broker = broker_from_spec(engine).start()
+    subscribed = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.on_connect = lambda c, *a: c.subscribe("left/#", 1)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    silent = socket.create_connection((broker.host, broker.port))
+    try:
+        assert subscribed.wait(10)
+        done = threading.Event()
+        threading.Thread(target=lambda: (broker.stop(), done.set()), daemon=True).start()
+        assert done.wait(10), f"{engine}: stop() still running after 10 s"
+    finally:
+        silent.close()
+        client.loop_stop()
+        client.disconnect()
