@@ -50,6 +50,7 @@ class RawPublisher:
             self._sock.sendall(DISCONNECT)
         finally:
             self._sock.close()
+            self._reader.join(5)  # it ends with the socket; leaves no thread to whoever counts
 
 
 class PahoCounter:

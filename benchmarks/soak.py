@@ -94,7 +94,6 @@ def main() -> int:
         flooder.join(10)
         final = sub.stop(timeout=5)
         publisher.close()
-        publisher._reader.join(5)  # its ack reader ends with the socket: not ours to count
         end_fds, end_threads = fds(), threading.active_count()
     growth = max(s["rss_mb"] for s in samples) - samples[0]["rss_mb"]
     settled = final.processed + final.failed + final.dropped + final.abandoned
