@@ -86,6 +86,7 @@ class Buffer(Generic[T]):
         self.size = 0
         self._received = self._processed = self._failed = 0
         self._dropped = self._abandoned = self._in_flight = self._max_depth = 0
+        self._tallies: list[list[int]] = []
 
     @property
     def closed(self) -> bool:
@@ -148,13 +149,32 @@ class Buffer(Generic[T]):
         self._wake_pending[lane] = True
         self._idle_cond[lane].notify()
 
-    def get_batch(self, lane: int = 0, ok: int = 0, failed: int = 0) -> list[T]:
-        """Report the previous batch (``ok`` processed, ``failed``), then take the next one.
+    def tally(self) -> list[int]:
+        """A worker's ``[processed, failed]`` for the batch in its hands, counted as it goes.
+
+        The worker alone writes it, without the lock (a lock per item would cost more than a
+        fast callback); :meth:`get_batch` moves it into the counters, and :meth:`counts` reads it
+        as it stands, so a snapshot is exact even while a worker is stuck mid-batch.
+        """
+        with self._lock:
+            tally = [0, 0]
+            self._tallies.append(tally)
+            return tally
+
+    def get_batch(
+        self, lane: int = 0, ok: int = 0, failed: int = 0, tally: list[int] | None = None
+    ) -> list[T]:
+        """Report the previous batch (``ok`` processed, ``failed``, plus what ``tally`` holds),
+        then take the next one.
 
         Blocks while the lane is empty; returns ``[]`` once intake is closed and the lane is empty
         (or abandoned): the worker's signal to end.
         """
         with self._lock:
+            if tally is not None:
+                ok += tally[0]
+                failed += tally[1]
+                tally[0] = tally[1] = 0
             self._finish(ok, failed, 0)
             queue = self._lanes[lane]
             while not queue:
@@ -248,13 +268,15 @@ class Buffer(Generic[T]):
 
     def counts(self) -> Stats:
         with self._lock:
+            ok = sum(t[0] for t in self._tallies)
+            failed = sum(t[1] for t in self._tallies)
             return Stats(
                 received=self._received,
-                processed=self._processed,
-                failed=self._failed,
+                processed=self._processed + ok,
+                failed=self._failed + failed,
                 dropped=self._dropped,
                 abandoned=self._abandoned,
                 queued=self.size,
-                in_flight=self._in_flight,
+                in_flight=self._in_flight - ok - failed,
                 max_queue_depth=self._max_depth,
             )

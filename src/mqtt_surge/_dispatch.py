@@ -33,8 +33,35 @@ _Waiter = concurrent.futures.Future[None]
 _Done = tuple[T, bool, "BaseException | None", "_Waiter | None"]
 
 
-async def _await(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
+class Escaped:
+    """A SystemExit or KeyboardInterrupt that an async callback raised, held as its result.
+
+    asyncio lets those two out of the task and out of ``run_forever``: the loop thread would die
+    with every callback on it. Held here, they fail their message like any other error.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+async def guarded(awaitable: Awaitable[Any]) -> Any:
+    """Await ``awaitable``; a SystemExit or KeyboardInterrupt comes back as :class:`Escaped`."""
+    try:
+        return await awaitable
+    except (SystemExit, KeyboardInterrupt) as exc:
+        return Escaped(exc)
+
+
+def failure(task: asyncio.Task[Any]) -> BaseException | None:
+    """The error a finished, not cancelled :func:`guarded` task ended with, if any."""
+    error = task.exception()
+    if error is None:
+        result = task.result()
+        if isinstance(result, Escaped):
+            return result.error
+    return error
 
 
 def _close(awaitable: Awaitable[Any]) -> None:
@@ -161,7 +188,7 @@ class AsyncRunner(Generic[T]):
         queued, tasks = self._queued, self._tasks
         while queued and len(tasks) < self.max_concurrency:
             item, awaitable, finished = queued.popleft()
-            task = self.loop.create_task(_await(awaitable))
+            task = self.loop.create_task(guarded(awaitable))
             tasks.add(task)
             task.add_done_callback(functools.partial(self._task_done, item, finished))
 
@@ -174,7 +201,7 @@ class AsyncRunner(Generic[T]):
         self._tasks.discard(task)
         self._run_queued()
         cancelled = task.cancelled()
-        self._done.append((item, cancelled, None if cancelled else task.exception(), finished))
+        self._done.append((item, cancelled, None if cancelled else failure(task), finished))
         self._schedule_settle()
 
     def _schedule_settle(self) -> None:
@@ -274,12 +301,11 @@ class Dispatcher(Generic[T]):
     def _work(self, lane: int) -> None:
         buffer, process, after = self._buffer, self._process, self._after
         clock = time.perf_counter
-        ok = failed = 0
+        tally = buffer.tally()  # [processed, failed] of the batch in hand
         while True:
-            batch = buffer.get_batch(lane, ok, failed)
+            batch = buffer.get_batch(lane, tally=tally)
             if not batch:
                 return
-            ok = failed = 0
             started = clock()
             handed: list[tuple[T, Awaitable[Any]]] = []
             credit = 0  # slots taken for this batch and not used yet
@@ -293,7 +319,7 @@ class Dispatcher(Generic[T]):
                 except BaseException as exc:
                     # a callback's SystemExit (or any BaseException) is that message's failure,
                     # not the worker's end: a dead worker would leave its batch in flight for good
-                    failed += 1
+                    tally[1] += 1
                     after(item, exc)
                     continue
                 if result is not None and inspect.isawaitable(result):
@@ -311,7 +337,7 @@ class Dispatcher(Generic[T]):
                     credit -= 1
                     handed.append((item, result))
                     continue
-                ok += 1
+                tally[0] += 1
                 after(item, None)
             if runner is not None:
                 runner.end_batch(handed, credit)

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from ._buffer import Buffer, BufferClosed, Overflow
-from ._dispatch import AsyncRunner, Dispatcher
+from ._dispatch import AsyncRunner, Dispatcher, Escaped, guarded
 from ._errors import (
     AsyncioLoopWarning,
     ConfigError,
@@ -56,22 +56,38 @@ ACK_MODES: tuple[str, ...] = ("on_receive", "after_processing")
 LOOP_WARNING = "Detected asyncio event loop. Consider using an async callback."
 MAX_BATCH = 500
 UNSUBSCRIBE_WAIT = 2.0  # seconds a graceful stop waits for the broker's UNSUBACK
-CANCEL_GRACE = 1.0  # seconds a stop waits for async callbacks it cancelled to end
+# A stop's budget past its ``timeout``: callbacks still running at the deadline get STOP_GRACE
+# seconds to end, async ones still running then are cancelled and get CANCEL_GRACE more. Both
+# are short so that ``stop(timeout)`` returns within timeout + 2 s whatever a callback does.
+STOP_GRACE = 1.0
+CANCEL_GRACE = 0.5
+MAX_STRING = 65535  # bytes in an MQTT UTF-8 string, and the largest keepalive
+MAX_EXPIRY = 0xFFFFFFFF  # MQTT 5's Session Expiry Interval is a four-byte integer
+PROTOCOLS: dict[object, int] = {4: 4, "3.1.1": 4, "4": 4, 5: 5, "5": 5, "5.0": 5}
 
 
 def _parse_topics(topic: TopicSpec | None, qos: int) -> list[tuple[str, int]]:
     if topic is None:
         return []
-    items: Iterable[str | tuple[str, int]]
+    items: Iterable[object]
     if isinstance(topic, str) or (
         isinstance(topic, tuple) and len(topic) == 2 and isinstance(topic[1], int)
     ):
         items = [topic]
-    else:
+    elif isinstance(topic, (list, tuple)):
         items = topic
+    else:
+        raise ConfigError(
+            f"topic must be a filter, a (filter, qos) pair or a list of them, got {topic!r}"
+        )
     result = []
     for item in items:
-        name, item_qos = (item, qos) if isinstance(item, str) else item
+        if isinstance(item, str):
+            name, item_qos = item, qos
+        elif isinstance(item, tuple) and len(item) == 2:
+            name, item_qos = item
+        else:
+            raise ConfigError(f"topic entries must be filters or (filter, qos) pairs, got {item!r}")
         result.append((validate_filter(name), _check_qos(item_qos, f"QoS of {name!r}")))
     if not result:
         raise ConfigError("topic is an empty list: give at least one topic filter")
@@ -79,9 +95,28 @@ def _parse_topics(topic: TopicSpec | None, qos: int) -> list[tuple[str, int]]:
 
 
 def _check_qos(qos: object, what: str = "qos") -> int:
-    if isinstance(qos, bool) or qos not in (0, 1, 2):
+    if isinstance(qos, bool) or not isinstance(qos, int) or qos not in (0, 1, 2):
         raise ConfigError(f"{what} must be 0, 1 or 2, got {qos!r}")
     return qos
+
+
+def _check_text(name: str, value: object, *, secret: bool = False) -> str | None:
+    """An MQTT UTF-8 string option: str or None, no NUL [MQTT-1.5.3-2], at most 65,535 bytes.
+    A ``secret`` one is never echoed in the error."""
+    if value is None:
+        return None
+    shown = "it" if secret else repr(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a str, got {type(value).__name__ if secret else shown}")
+    if "\x00" in value:
+        raise ConfigError(f"{name} contains a NUL character: {shown}")
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"{name} is not valid UTF-8 text ({exc.reason}): {shown}") from None
+    if size > MAX_STRING:
+        raise ConfigError(f"{name} is longer than 65,535 bytes in UTF-8 ({size:,})")
+    return value
 
 
 def _check_positive(name: str, value: object) -> int:
@@ -140,6 +175,8 @@ class Subscriber(StartStop):
         warn_interval: float = 5.0,
         engine: Engine | None = None,
     ) -> None:
+        username = _check_text("username", username)
+        password = _check_text("password", password, secret=True)
         if not isinstance(broker, (str, BrokerURL)) and not _is_broker(broker):
             raise ConfigError(
                 "broker must be a host, host:port, an mqtt:// URL or a broker object, "
@@ -153,6 +190,8 @@ class Subscriber(StartStop):
 
         qos = _check_qos(qos)
         self._routes: list[tuple[str, Callback]] = []
+        if callbacks is not None and not isinstance(callbacks, Mapping):
+            raise TypeError(f"callbacks must be a mapping of filter to callable, got {callbacks!r}")
         for name, fn in (callbacks or {}).items():
             if not callable(fn):
                 raise TypeError(f"callbacks[{name!r}] is not callable: {fn!r}")
@@ -181,24 +220,46 @@ class Subscriber(StartStop):
                 "ack='after_processing' needs qos >= 1 (QoS 0 messages are never acknowledged)"
             )
         self._ack = ack
-        if ordered not in (False, "topic"):
+        if ordered is not False and not (isinstance(ordered, str) and ordered == "topic"):
             raise ConfigError(f"ordered must be False or 'topic', got {ordered!r}")
         self._ordered = ordered == "topic"
-        self._protocol = {4: 4, "3.1.1": 4, "4": 4, 5: 5, "5": 5, "5.0": 5}.get(protocol, 0)
+        self._protocol = (
+            PROTOCOLS.get(protocol, 0)
+            if isinstance(protocol, (int, str)) and not isinstance(protocol, bool)
+            else 0
+        )
         if not self._protocol:
             raise ConfigError(f"protocol must be 4 ('3.1.1') or 5, got {protocol!r}")
         if clean_session is not None and self._protocol == 5:
             raise ConfigError("clean_session is for MQTT 3.1.1; with protocol=5 use session_expiry")
         if session_expiry is not None and self._protocol != 5:
             raise ConfigError("session_expiry needs protocol=5; with 3.1.1 use clean_session")
+        if clean_session is not None and not isinstance(clean_session, bool):
+            raise ConfigError(f"clean_session must be True, False or None, got {clean_session!r}")
+        if session_expiry is not None and (
+            isinstance(session_expiry, bool)
+            or not isinstance(session_expiry, int)
+            or not 0 <= session_expiry <= MAX_EXPIRY
+        ):
+            raise ConfigError(
+                f"session_expiry must be an int of seconds, 0 to {MAX_EXPIRY:,}, "
+                f"got {session_expiry!r}"
+            )
+        client_id = _check_text("client_id", client_id)
         self._persistent = clean_session is False or bool(session_expiry)
         if self._persistent and not client_id:
             raise ConfigError("a persistent session needs a fixed client_id to resume it")
         self._clean_session = clean_session
         self._session_expiry = session_expiry
         self._client_id = client_id or f"mqtt-surge-{uuid.uuid4().hex[:12]}"
-        if isinstance(keepalive, bool) or not isinstance(keepalive, int) or keepalive < 0:
-            raise ConfigError(f"keepalive must be an int >= 0 (seconds), got {keepalive!r}")
+        if (
+            isinstance(keepalive, bool)
+            or not isinstance(keepalive, int)
+            or not 0 <= keepalive <= MAX_STRING
+        ):
+            raise ConfigError(
+                f"keepalive must be an int of seconds, 0 to 65,535, got {keepalive!r}"
+            )
         self._keepalive = keepalive
         if tls is not None and not isinstance(tls, (bool, ssl.SSLContext)):
             raise ConfigError(f"tls must be True, False or an ssl.SSLContext, got {tls!r}")
@@ -209,6 +270,14 @@ class Subscriber(StartStop):
         if on_error is not None and not callable(on_error):
             raise TypeError(f"on_error must be callable, got {on_error!r}")
         self._on_error = on_error
+        if (
+            isinstance(warn_interval, bool)
+            or not isinstance(warn_interval, (int, float))
+            or not 0 <= warn_interval < float("inf")
+        ):
+            raise ConfigError(
+                f"warn_interval must be a number of seconds >= 0, got {warn_interval!r}"
+            )
         self.engine = resolve_engine(engine)
         self._warn_full = RateLimited(QueueFullWarning, warn_interval)
         self._warn_overloaded = RateLimited(WorkersOverloadedWarning, warn_interval)
@@ -522,10 +591,12 @@ class Subscriber(StartStop):
     def stop(self, timeout: float = 5.0, drain: bool = True) -> Stats:
         """Stop gracefully and return the final :class:`Stats`.
 
-        Stops intake, processes what is buffered for up to ``timeout`` seconds (``drain=False``:
-        none), counts the rest as ``abandoned``, waits up to ``timeout`` more for callbacks still
-        running (then cancels async ones, counted as ``abandoned``, with up to ``CANCEL_GRACE``
-        seconds to end), disconnects and joins every thread. Idempotent; ``stop()`` before
+        Stops intake, processes what is buffered until ``timeout`` seconds have passed
+        (``drain=False``: none), counts the rest as ``abandoned``, gives callbacks still running
+        ``STOP_GRACE`` seconds more (then cancels async ones, counted as ``abandoned``, with up to
+        ``CANCEL_GRACE`` seconds to end), disconnects and joins every thread. It returns within
+        ``timeout`` + 2 s whatever a callback does; a sync callback that never returns keeps its
+        worker thread and is counted ``in_flight``. Idempotent; ``stop()`` before
         ``start()`` does nothing. Called from inside a callback (or from the event loop that runs
         the async callbacks) it cannot wait for itself: it starts the stop in the background and
         returns the counters as they are; :meth:`wait_stopped` waits for the end.
@@ -589,25 +660,34 @@ class Subscriber(StartStop):
 
     def _shutdown(self, timeout: float, drain: bool) -> Stats:
         buffer = self._buffer
+        clock = time.monotonic
         try:
-            deadline = time.monotonic() + timeout
+            deadline = clock() + timeout
+
+            def left(until: float) -> float:
+                return max(0.0, until - clock())
+
             if drain and self._unsubscribe(min(timeout, UNSUBSCRIBE_WAIT)):
                 # the broker may still deliver what it had under way when it answered: keep
                 # taking it while the buffer drains, and close only once everything settled
-                buffer.wait_idle(max(0.0, deadline - time.monotonic()))
+                buffer.wait_idle(left(deadline))
             buffer.close()  # intake stops; later arrivals count as abandoned
-            finished = drain and buffer.wait_idle(max(0.0, deadline - time.monotonic()))
+            finished = drain and buffer.wait_idle(left(deadline))
             if not finished:
                 buffer.abandon_queued()
+            # what is still running gets the rest of the timeout (all of it without a drain)
+            # and a short grace: one budget, however the time was spent so far
+            settle = max(deadline, clock()) + STOP_GRACE
             dispatcher, runner = self._dispatcher, self._runner
-            joined = dispatcher is None or dispatcher.join(timeout)
-            if runner is not None and not runner.wait(timeout):
+            joined = dispatcher is None or dispatcher.join(left(settle))
+            if runner is not None and not runner.wait(left(settle)):
                 cancelled = runner.cancel()
                 logger.warning("mqtt_surge: cancelled %d async callback(s) at stop", cancelled)
                 # a worker waiting for a slot goes on (and gives up its batch) once the
                 # cancellations settle on the loop
-                runner.wait(CANCEL_GRACE)
-                joined = dispatcher is None or dispatcher.join(CANCEL_GRACE)
+                grace = clock() + CANCEL_GRACE
+                runner.wait(left(grace))
+                joined = dispatcher is None or dispatcher.join(left(grace))
             if not joined:
                 logger.warning(
                     "mqtt_surge: %d callback(s) still running %gs after stop(); their worker "
@@ -620,7 +700,8 @@ class Subscriber(StartStop):
             if self._transport is not None:
                 self._transport.close()
             if self._own_loop is not None:
-                self._own_loop.stop(timeout)
+                # a loop that a callback blocks cannot stop: leave it rather than wait on
+                self._own_loop.stop(max(CANCEL_GRACE, left(deadline)))
         finally:
             final = self.stats()
             with self._state_lock:
@@ -647,7 +728,10 @@ class Subscriber(StartStop):
 
 
 async def _gather(awaitables: list[Awaitable[Any]]) -> None:
-    await asyncio.gather(*awaitables)
+    # each in a task of its own: guard each, or one SystemExit would escape from its task
+    for result in await asyncio.gather(*(guarded(a) for a in awaitables)):
+        if isinstance(result, Escaped):
+            raise result.error
 
 
 def _is_broker(obj: object) -> bool:

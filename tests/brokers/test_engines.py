@@ -58,13 +58,13 @@ def test_restart_keeps_the_port(engine: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
-def test_fifty_cycles_leave_nothing_behind(engine: str) -> None:
+def test_two_hundred_cycles_leave_nothing_behind(engine: str) -> None:
     # one warm-up cycle: imports and lazily created resources are not leaks
     with broker_from_spec(engine) as warm:
         roundtrip(warm.url)
     gc.collect()
     fds, threads = open_fds(), thread_idents()
-    for _ in range(50):
+    for _ in range(200):
         broker = broker_from_spec(engine)
         broker.start()
         broker.stop()

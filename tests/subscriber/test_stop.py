@@ -126,13 +126,15 @@ def test_restart_after_stop(embedded: BrokerBase, topic: str) -> None:
 
 
 @pytest.mark.slow
-def test_hundred_start_stop_cycles_leave_nothing_behind(embedded: BrokerBase, topic: str) -> None:
+def test_two_hundred_start_stop_cycles_leave_nothing_behind(
+    embedded: BrokerBase, topic: str
+) -> None:
     async_threads = Subscriber(broker=embedded.url, topic=topic, callback=print)
     async_threads.start()
     async_threads.stop()  # warm-up: imports and lazily made objects
     gc.collect()
     threads, fds = thread_idents(), open_fds()
-    for i in range(100):
+    for i in range(200):
         sub = Subscriber(
             broker=embedded.url,
             topic=topic,
