@@ -15,28 +15,38 @@ FAULTS = {
     "sigstop": "mosquitto SIGSTOP, then SIGCONT",
     "cut-rst": "connection reset (RST)",
     "cut-fin": "connection closed (FIN)",
+    "sigkill": "subscriber process SIGKILLed, restarted",
+}
+
+
+MODES = {
+    "qos0": "QoS 0",
+    "qos1": "QoS 1",
+    "qos1-ack-persistent": "QoS 1 + ack after processing + persistent session",
 }
 
 
 def main() -> None:
     rows = json.loads(RESULTS.read_text())
     print(
-        "| fault | engine | noticed after (s) | x keepalive | resumed (s) | sent | lost "
-        "| duplicates | dropped | deepest buffer (of 200) |"
+        "| fault | engine | delivery | noticed after (s) | x keepalive | resumed (s) | sent "
+        "| lost | duplicates | dropped | deepest buffer (of 200) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for fault, label in FAULTS.items():
         for engine in ("paho", "gmqtt"):
-            r = rows.get(f"{fault}/{engine}")
-            if r is None:
-                continue
-            ratio = r["detect_s"] / r["keepalive_s"] if r["detect_s"] is not None else None
-            print(
-                f"| {label} | {engine} | {r['detect_s']} | "
-                f"{'-' if ratio is None else f'{ratio:.2f}'} | {r['resume_after_heal_s']} | "
-                f"{r['sent']:,} | **{r['lost']}** | {r['duplicates']} | {r['dropped']} | "
-                f"{r.get('max_queue_depth', '-')} |"
-            )
+            for mode, delivery in MODES.items():
+                r = rows.get(f"{fault}/{engine}/{mode}")
+                if r is None:
+                    continue
+                ratio = r["detect_s"] / r["keepalive_s"] if r["detect_s"] is not None else None
+                detect = "-" if r["detect_s"] is None else r["detect_s"]
+                print(
+                    f"| {label} | {engine} | {delivery} | {detect} | "
+                    f"{'-' if ratio is None else f'{ratio:.2f}'} | {r['resume_after_heal_s']} | "
+                    f"{r['sent']:,} | **{r['lost']:,}** | {r['duplicates']} | {r['dropped']} | "
+                    f"{r['max_queue_depth']} |"
+                )
 
 
 if __name__ == "__main__":
