@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from mqtt_surge import Subscriber
-from mqtt_surge._gmqtt import GmqttTransport, _live_connection
 from mqtt_surge.brokers import BrokerBase
+from mqtt_surge.transports.gmqtt import GmqttTransport, _live_connection
 
 from ._support import wait_until
 

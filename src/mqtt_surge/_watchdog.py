@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from ._transport import Transport
+from .transports import Transport
 
 logger = logging.getLogger("mqtt_surge")
 

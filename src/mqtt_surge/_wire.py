@@ -15,14 +15,8 @@ import time
 
 from ._errors import ConnectError
 from ._url import BrokerURL
+from .transports import refusal
 
-CONNACK_REASONS = {
-    1: ("protocol", "unacceptable protocol version"),
-    2: ("refused", "client identifier rejected"),
-    3: ("refused", "server unavailable"),
-    4: ("bad_credentials", "bad user name or password"),
-    5: ("not_authorized", "not authorized"),
-}
 DISCONNECT = b"\xe0\x00"
 
 
@@ -135,8 +129,7 @@ def open_session(
     rc = head[3]
     if rc:
         sock.close()
-        reason, text = CONNACK_REASONS.get(rc, ("refused", f"return code {rc}"))
-        raise ConnectError(f"{where} refused the connection: {text}", reason=reason, return_code=rc)
+        raise refusal(rc, where)
     sock.settimeout(None)
     return sock
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 from ._errors import MQTTSurgeError
 from ._message import Message
-from ._transport import ENGINE_HELP
-from ._transport import ENGINES as CLIENT_ENGINES
 from .brokers import ENGINES, broker_from_spec
 from .subscriber import Subscriber
+from .transports import ENGINE_HELP
+from .transports import ENGINES as CLIENT_ENGINES
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:

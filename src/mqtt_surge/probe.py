@@ -32,9 +32,9 @@ from array import array
 from typing import Any
 
 from ._message import Message
-from ._transport import ENGINE_HELP, ENGINES
 from .subscriber import Subscriber
 from .testing import unpack_header
+from .transports import ENGINE_HELP, ENGINES
 
 HISTOGRAM_STEP_MS = 0.1
 HISTOGRAM_BUCKETS = 200_000  # 0.1 ms resolution up to 20 s; later latencies land in the last

@@ -1,138 +1,50 @@
 """The subscriber: a network thread (paho's, or gmqtt's loop) -> one bounded buffer -> worker
-threads -> callbacks."""
+threads -> callbacks.
+
+This module holds the lifecycle and the network side's events; the options are checked in
+``_options``, the buffer-workers-callbacks side is ``_pipeline``, the network side ``transports``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
-import inspect
 import logging
 import ssl
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
-from ._buffer import Buffer, BufferClosed, Overflow
-from ._dispatch import AsyncRunner, Dispatcher, Escaped, guarded
-from ._errors import (
-    AsyncioLoopWarning,
-    ConfigError,
-    ConnectError,
-    QueueFullWarning,
-    SubscribeError,
-    WorkersOverloadedWarning,
+from ._buffer import Overflow
+from ._errors import AsyncioLoopWarning, ConnectError, SubscribeError
+from ._lifecycle import StartStop, State
+from ._options import (
+    Ack,
+    Callback,
+    ErrorHook,
+    SubscriberOptions,
+    TopicSpec,
+    is_async_callable,
 )
-from ._lifecycle import StartStop
-from ._loop import LoopThread
-from ._message import Message, build_message, filter_matches, validate_filter
+from ._pipeline import Pipeline
 from ._stats import Stats
-from ._transport import Engine, Events, Settings, Transport, make_transport, resolve_engine
-from ._url import BrokerURL, parse_broker
-from ._warn import RateLimited, warn_caller
+from ._url import BrokerURL
+from ._warn import warn_caller
 from ._watchdog import Watchdog
+from .transports import Engine, Events, Settings, Transport, TransportFactory
 
 if TYPE_CHECKING:
     from .brokers import Broker
 
+__all__ = ["MQTTSubscriber", "Subscriber", "SubscriberOptions", "is_async_callable"]
+
 logger = logging.getLogger("mqtt_surge")
 
-# a callback returns None, or an awaitable when it is ``async def``
-Callback = Callable[[Message], Any]
-ErrorHook = Callable[[BaseException, Message], Any]
-TopicSpec = Union[str, tuple[str, int], Sequence[Union[str, tuple[str, int]]]]  # noqa: UP007 - runtime alias on 3.10
-Ack = Literal["on_receive", "after_processing"]
-# What the network thread enqueues: the message's fields, the connection generation it came on
-# (stale acks are skipped) and when it came, then whatever the engine needs to ack it later. A
-# flat tuple: cheap to build on the scarce network thread, and paho's message (with its lock
-# objects) dies at once instead of waiting in the buffer for the garbage collector. A worker
-# builds the Message from it.
-_Item = tuple[Any, ...]
-
-ACK_MODES: tuple[str, ...] = ("on_receive", "after_processing")
 LOOP_WARNING = "Detected asyncio event loop. Consider using an async callback."
-MAX_BATCH = 500
 UNSUBSCRIBE_WAIT = 2.0  # seconds a graceful stop waits for the broker's UNSUBACK
-# A stop's budget past its ``timeout``: callbacks still running at the deadline get STOP_GRACE
-# seconds to end, async ones still running then are cancelled and get CANCEL_GRACE more. Both
-# are short so that ``stop(timeout)`` returns within timeout + 2 s whatever a callback does.
-STOP_GRACE = 1.0
-CANCEL_GRACE = 0.5
-MAX_STRING = 65535  # bytes in an MQTT UTF-8 string, and the largest keepalive
-MAX_EXPIRY = 0xFFFFFFFF  # MQTT 5's Session Expiry Interval is a four-byte integer
-PROTOCOLS: dict[object, int] = {4: 4, "3.1.1": 4, "4": 4, 5: 5, "5": 5, "5.0": 5}
-
-
-def _parse_topics(topic: TopicSpec | None, qos: int) -> list[tuple[str, int]]:
-    if topic is None:
-        return []
-    items: Iterable[object]
-    if isinstance(topic, str) or (
-        isinstance(topic, tuple) and len(topic) == 2 and isinstance(topic[1], int)
-    ):
-        items = [topic]
-    elif isinstance(topic, (list, tuple)):
-        items = topic
-    else:
-        raise ConfigError(
-            f"topic must be a filter, a (filter, qos) pair or a list of them, got {topic!r}"
-        )
-    result = []
-    for item in items:
-        if isinstance(item, str):
-            name, item_qos = item, qos
-        elif isinstance(item, tuple) and len(item) == 2:
-            name, item_qos = item
-        else:
-            raise ConfigError(f"topic entries must be filters or (filter, qos) pairs, got {item!r}")
-        result.append((validate_filter(name), _check_qos(item_qos, f"QoS of {name!r}")))
-    if not result:
-        raise ConfigError("topic is an empty list: give at least one topic filter")
-    return result
-
-
-def _check_qos(qos: object, what: str = "qos") -> int:
-    if isinstance(qos, bool) or not isinstance(qos, int) or qos not in (0, 1, 2):
-        raise ConfigError(f"{what} must be 0, 1 or 2, got {qos!r}")
-    return qos
-
-
-def _check_text(name: str, value: object, *, secret: bool = False) -> str | None:
-    """An MQTT UTF-8 string option: str or None, no NUL [MQTT-1.5.3-2], at most 65,535 bytes.
-    A ``secret`` one is never echoed in the error."""
-    if value is None:
-        return None
-    shown = "it" if secret else repr(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"{name} must be a str, got {type(value).__name__ if secret else shown}")
-    if "\x00" in value:
-        raise ConfigError(f"{name} contains a NUL character: {shown}")
-    try:
-        size = len(value.encode())
-    except UnicodeEncodeError as exc:
-        raise ConfigError(f"{name} is not valid UTF-8 text ({exc.reason}): {shown}") from None
-    if size > MAX_STRING:
-        raise ConfigError(f"{name} is longer than 65,535 bytes in UTF-8 ({size:,})")
-    return value
-
-
-def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
-def is_async_callable(fn: object) -> bool:
-    """Whether calling ``fn`` gives a coroutine (``async def``, a partial of one, an object with
-    an ``async def __call__``)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - async __call__ on an object
-    )
 
 
 class Subscriber(StartStop):
@@ -146,9 +58,12 @@ class Subscriber(StartStop):
     callbacks run on the event loop that was running when ``start()`` was called
     (or ``loop=``), else on a loop thread of the subscriber's own, at most ``max_concurrency``
     at a time. ``stop()`` drains, accounts for every message and joins every thread.
+
+    Every option is checked at construction (:class:`SubscriberOptions`);
+    :meth:`from_options` builds a subscriber from options made beforehand.
     """
 
-    def __init__(  # noqa: PLR0912, PLR0915 - one check per option of the design's keyword API
+    def __init__(
         self,
         broker: str | BrokerURL | Broker = "localhost",
         topic: TopicSpec | None = None,
@@ -173,186 +88,99 @@ class Subscriber(StartStop):
         loop: asyncio.AbstractEventLoop | None = None,
         on_error: ErrorHook | None = None,
         warn_interval: float = 5.0,
-        engine: Engine | None = None,
+        engine: Engine | TransportFactory | None = None,
     ) -> None:
-        username = _check_text("username", username)
-        password = _check_text("password", password, secret=True)
-        if not isinstance(broker, (str, BrokerURL)) and not _is_broker(broker):
-            raise ConfigError(
-                "broker must be a host, host:port, an mqtt:// URL or a broker object, "
-                f"got {broker!r}"
+        self._init(
+            SubscriberOptions(
+                broker=broker,
+                topic=topic,
+                callback=callback,
+                callbacks=callbacks,
+                max_queue_size=max_queue_size,
+                worker_threads=worker_threads,
+                overflow=overflow,
+                qos=qos,
+                ack=ack,
+                client_id=client_id,
+                clean_session=clean_session,
+                session_expiry=session_expiry,
+                keepalive=keepalive,
+                protocol=protocol,
+                tls=tls,
+                username=username,
+                password=password,
+                ordered=ordered,
+                max_concurrency=max_concurrency,
+                loop=loop,
+                on_error=on_error,
+                warn_interval=warn_interval,
+                engine=engine,
             )
-        self._broker_source = broker
-        self._url = (
-            self._resolve_url(broker, username, password) if not _is_broker(broker) else None
         )
-        self._username, self._password = username, password
 
-        qos = _check_qos(qos)
-        self._routes: list[tuple[str, Callback]] = []
-        if callbacks is not None and not isinstance(callbacks, Mapping):
-            raise TypeError(f"callbacks must be a mapping of filter to callable, got {callbacks!r}")
-        for name, fn in (callbacks or {}).items():
-            if not callable(fn):
-                raise TypeError(f"callbacks[{name!r}] is not callable: {fn!r}")
-            self._routes.append((validate_filter(name), fn))
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable, got {callback!r}")
-        if callback is None and not self._routes:
-            raise TypeError("give callback= (called for every message) or callbacks={filter: fn}")
-        self._callback = callback
-        self._topics = _parse_topics(topic, qos) or [(f, qos) for f, _ in self._routes]
-        if not self._topics:
-            raise ConfigError("give topic= (a filter or a list of filters)")
+    @classmethod
+    def from_options(cls, options: SubscriberOptions) -> Subscriber:
+        """A subscriber with ``options`` (checked already, when they were made)."""
+        subscriber = cls.__new__(cls)
+        subscriber._init(options)  # noqa: SLF001 - our own class, built without __init__
+        return subscriber
 
-        self.max_queue_size = _check_positive("max_queue_size", max_queue_size)
-        self.worker_threads = _check_positive("worker_threads", worker_threads)
-        self.max_concurrency = _check_positive("max_concurrency", max_concurrency)
-        if ack not in ACK_MODES:
-            raise ConfigError(f"ack must be one of {', '.join(ACK_MODES)}; got {ack!r}")
-        # ack after processing promises that nothing is lost: dropping a message would ack one
-        # that nobody processed, so that mode waits for room unless told to drop
-        if overflow is None:
-            overflow = "block" if ack == "after_processing" else "drop_oldest"
-        self._overflow = overflow  # checked by the Buffer that _reset() builds below
-        if ack == "after_processing" and max(q for _, q in self._topics) == 0:
-            raise ConfigError(
-                "ack='after_processing' needs qos >= 1 (QoS 0 messages are never acknowledged)"
-            )
-        self._ack = ack
-        if ordered is not False and not (isinstance(ordered, str) and ordered == "topic"):
-            raise ConfigError(f"ordered must be False or 'topic', got {ordered!r}")
-        self._ordered = ordered == "topic"
-        self._protocol = (
-            PROTOCOLS.get(protocol, 0)
-            if isinstance(protocol, (int, str)) and not isinstance(protocol, bool)
-            else 0
-        )
-        if not self._protocol:
-            raise ConfigError(f"protocol must be 4 ('3.1.1') or 5, got {protocol!r}")
-        if clean_session is not None and self._protocol == 5:
-            raise ConfigError("clean_session is for MQTT 3.1.1; with protocol=5 use session_expiry")
-        if session_expiry is not None and self._protocol != 5:
-            raise ConfigError("session_expiry needs protocol=5; with 3.1.1 use clean_session")
-        if clean_session is not None and not isinstance(clean_session, bool):
-            raise ConfigError(f"clean_session must be True, False or None, got {clean_session!r}")
-        if session_expiry is not None and (
-            isinstance(session_expiry, bool)
-            or not isinstance(session_expiry, int)
-            or not 0 <= session_expiry <= MAX_EXPIRY
-        ):
-            raise ConfigError(
-                f"session_expiry must be an int of seconds, 0 to {MAX_EXPIRY:,}, "
-                f"got {session_expiry!r}"
-            )
-        client_id = _check_text("client_id", client_id)
-        self._persistent = clean_session is False or bool(session_expiry)
-        if self._persistent and not client_id:
-            raise ConfigError("a persistent session needs a fixed client_id to resume it")
-        self._clean_session = clean_session
-        self._session_expiry = session_expiry
-        self._client_id = client_id or f"mqtt-surge-{uuid.uuid4().hex[:12]}"
-        if (
-            isinstance(keepalive, bool)
-            or not isinstance(keepalive, int)
-            or not 0 <= keepalive <= MAX_STRING
-        ):
-            raise ConfigError(
-                f"keepalive must be an int of seconds, 0 to 65,535, got {keepalive!r}"
-            )
-        self._keepalive = keepalive
-        if tls is not None and not isinstance(tls, (bool, ssl.SSLContext)):
-            raise ConfigError(f"tls must be True, False or an ssl.SSLContext, got {tls!r}")
-        self._tls = tls
-        if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
-            raise TypeError(f"loop must be an asyncio event loop, got {loop!r}")
-        self._loop = loop
-        if on_error is not None and not callable(on_error):
-            raise TypeError(f"on_error must be callable, got {on_error!r}")
-        self._on_error = on_error
-        if (
-            isinstance(warn_interval, bool)
-            or not isinstance(warn_interval, (int, float))
-            or not 0 <= warn_interval < float("inf")
-        ):
-            raise ConfigError(
-                f"warn_interval must be a number of seconds >= 0, got {warn_interval!r}"
-            )
-        self.engine = resolve_engine(engine)
-        self._warn_full = RateLimited(QueueFullWarning, warn_interval)
-        self._warn_overloaded = RateLimited(WorkersOverloadedWarning, warn_interval)
-        self._log_failure = RateLimited(None, warn_interval, logging.ERROR)
-
+    def _init(self, options: SubscriberOptions) -> None:
+        self.options = options
+        self.max_queue_size = options.max_queue_size
+        self.worker_threads = options.worker_threads
+        self.max_concurrency = options.max_concurrency
+        self.engine = options.engine_name
+        # one id for this subscriber's whole life, restarts included: a broker tells sessions
+        # apart by it
+        self._client_id = options.client_id or f"mqtt-surge-{uuid.uuid4().hex[:12]}"
+        # a broker object has a URL only once started: read it at start
+        self._url = None if _is_broker_object(options) else options.url()
         self._state_lock = threading.Lock()
-        self._state: Literal["new", "running", "stopping", "stopped"] = "new"
+        self._state = State.NEW
         self._stopped = threading.Event()
         self._final: Stats | None = None
-        self._reset()
-
-    # -- set-up -------------------------------------------------------------------------------
-
-    @staticmethod
-    def _resolve_url(
-        broker: str | BrokerURL | Broker, username: str | None, password: str | None
-    ) -> BrokerURL:
-        if isinstance(broker, BrokerURL):
-            url = broker
-        elif isinstance(broker, str):
-            url = parse_broker(broker)
-        else:
-            url = broker.url
-        if username is not None:
-            url = BrokerURL(url.host, url.port, url.scheme, username, password)
-        elif password is not None:
-            raise ConfigError("password given without username")
-        return url
-
-    def _reset(self) -> None:
-        lanes = self.worker_threads if self._ordered else 1
-        self._buffer: Buffer[_Item] = Buffer(
-            self.max_queue_size,
-            self._overflow,
-            lanes,
-            # in-flight batches sit outside the bound: keep them small next to it
-            max_batch=max(1, min(MAX_BATCH, self.max_queue_size // (2 * self.worker_threads))),
-        )
-        self._lanes = lanes
-        self._connects = 0
-        self._subscribed = threading.Event()
-        self._fatal: BaseException | None = None
-        self._last_connect_problem: ConnectError | None = None
+        self._pipeline: Pipeline | None = None
         self._transport: Transport | None = None
         self._watchdog: Watchdog | None = None
-        self._dispatcher: Dispatcher[_Item] | None = None
-        self._runner: AsyncRunner[_Item] | None = None
-        self._own_loop: LoopThread | None = None
-        self._callback_loop: asyncio.AbstractEventLoop | None = None
-        self._runner_lock = threading.Lock()
+        self._new_connection_state()
+
+    def _new_connection_state(self) -> None:
+        """What one start learns about its connection."""
+        self._connects = 0
+        self._subscribed = threading.Event()  # SUBACK arrived, or start() must give up
+        self._fatal: BaseException | None = None  # why start() gives up
+        self._last_connect_problem: ConnectError | None = None
 
     @property
     def url(self) -> BrokerURL:
         if self._url is None:
-            self._url = self._resolve_url(self._broker_source, self._username, self._password)
+            self._url = self.options.url()
         return self._url
 
     @property
     def topics(self) -> list[tuple[str, int]]:
-        return list(self._topics)
+        return list(self.options.topics)
 
     @property
     def client_id(self) -> str:
         return self._client_id
 
     @property
+    def state(self) -> State:
+        return self._state
+
+    @property
     def running(self) -> bool:
-        return self._state == "running"
+        """Started and not stopping (True from start() on, while it connects)."""
+        return self._state.live
 
     def __repr__(self) -> str:
-        url = self._url.redacted if self._url else repr(self._broker_source)
-        topics = ", ".join(f for f, _ in self._topics)
-        return f"<Subscriber {url} [{topics}] {self._state}>"
+        url = self._url.redacted if self._url else repr(self.options.broker)
+        topics = ", ".join(f for f, _ in self.options.topics)
+        return f"<Subscriber {url} [{topics}] {self._state.value}>"
 
-    # -- the network thread ---------------------------------------------------------------------
+    # -- the network thread's events --------------------------------------------------------------
 
     def _connected(self) -> None:
         self._connects += 1
@@ -389,100 +217,8 @@ class Subscriber(StartStop):
             self._fail_start(error)  # nothing listens there: waiting will not change that
 
     def _disconnected(self, reason: object) -> None:
-        if self._state == "running":
+        if self._state.live:
             logger.warning("mqtt_surge: disconnected from %s (%s); reconnecting", self.url, reason)
-
-    def _enqueue(self, item: _Item) -> None:
-        # the transport's network thread: only enqueue here, it is the bottleneck (and a slow
-        # one misses keepalives)
-        lane = hash(item[0]) % self._lanes if self._lanes > 1 else 0
-        buffer = self._buffer
-        try:
-            dropped = buffer.put(item, lane)
-        except BufferClosed:
-            return  # counted as abandoned; not acked, so a persistent session gets it again
-        if dropped is not None:
-            self._dropped(dropped)
-        if buffer.size >= buffer.high_water and buffer.high_for() > 1.0:
-            self._warn_overloaded(self._overloaded_text)
-
-    def _dropped(self, item: _Item) -> None:
-        if item[2] and self._ack == "after_processing" and self._transport is not None:
-            # dropped on purpose: acknowledge it, or the broker would send it again
-            self._transport.ack(item)
-        self._warn_full(self._queue_full_text)
-
-    def _queue_full_text(self, count: int) -> str:
-        policy = {"drop_oldest": "the oldest", "drop_newest": "the newest"}.get(self._overflow, "a")
-        return (
-            f"Message queue full, dropping message. {count} dropped since the last warning "
-            f"({policy} each time; max_queue_size={self.max_queue_size}). Raise max_queue_size, "
-            f"add worker_threads (now {self.worker_threads}) or make the callback faster."
-        )
-
-    def _overloaded_text(self, count: int) -> str:
-        return (
-            f"Workers overloaded: the buffer has stayed above 80% of max_queue_size "
-            f"({self.max_queue_size}) for {self._buffer.high_for():.1f}s, so messages arrive "
-            f"faster than {self.worker_threads} worker_threads process them. Raise worker_threads "
-            f"or make the callback faster ({count} checks since the last warning)."
-        )
-
-    # -- the workers ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _message(item: _Item) -> Message:
-        return build_message(item)
-
-    def _process(self, item: _Item) -> Any:
-        message = self._message(item)
-        if not self._routes:
-            assert self._callback is not None
-            return self._callback(message)
-        matched = [fn for f, fn in self._routes if filter_matches(f, message.topic)]
-        if not matched:
-            if self._callback is None:
-                return None  # subscribed, but no route for it: processed, nothing to do
-            matched = [self._callback]
-        results = [fn(message) for fn in matched]
-        awaitables = [r for r in results if inspect.isawaitable(r)]
-        if not awaitables:
-            return None
-        if len(awaitables) == 1:
-            return awaitables[0]
-        return _gather(awaitables)
-
-    def _after(self, item: _Item, error: BaseException | None) -> None:
-        if item[2] and self._ack == "after_processing" and self._transport is not None:
-            self._transport.ack(item)
-        if error is None:
-            return
-        message = self._message(item)
-        self._log_failure(
-            lambda n: (
-                f"callback failed on topic {message.topic!r} ({n} failure(s) since the "
-                f"last report): {error!r}"
-            ),
-            exc_info=error,
-        )
-        if self._on_error is not None:
-            try:
-                self._on_error(error, message)
-            except Exception:
-                logger.exception("on_error hook raised")
-
-    def _get_runner(self) -> AsyncRunner[_Item]:
-        if self._runner is None:
-            with self._runner_lock:
-                if self._runner is None:
-                    loop = self._callback_loop
-                    if loop is None:
-                        self._own_loop = LoopThread(f"mqtt-surge-loop-{self._client_id}")
-                        loop = self._own_loop.start()
-                    self._runner = AsyncRunner(
-                        loop, self.max_concurrency, self._buffer, self._after
-                    )
-        return self._runner
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -502,13 +238,12 @@ class Subscriber(StartStop):
         self, wait: bool, timeout: float, running_loop: asyncio.AbstractEventLoop | None
     ) -> Subscriber:
         with self._state_lock:
-            if self._state in ("running", "stopping"):
+            if self._state in (State.STARTING, State.RUNNING, State.STOPPING):
                 return self
-            if self._state == "stopped":
-                self._reset()
-            self._state = "running"
+            self._state = State.STARTING
             self._stopped.clear()
             self._final = None
+            self._new_connection_state()
         try:
             self._launch(running_loop)
             if wait:
@@ -516,41 +251,31 @@ class Subscriber(StartStop):
         except BaseException:
             self._shutdown(timeout=1.0, drain=False)
             raise
+        with self._state_lock:
+            if self._state is State.STARTING:  # a callback may have begun a stop meanwhile
+                self._state = State.RUNNING
         return self
 
     def _launch(self, running_loop: asyncio.AbstractEventLoop | None) -> None:
-        callbacks = [fn for _, fn in self._routes] + ([self._callback] if self._callback else [])
-        any_async = any(is_async_callable(fn) for fn in callbacks)
-        self._callback_loop = self._loop or running_loop
-        if running_loop is not None and self._loop is None and not any_async:
+        options = self.options
+        if running_loop is not None and options.loop is None and not options.any_async:
             warn_caller(LOOP_WARNING, AsyncioLoopWarning)
-        if any_async:
-            self._get_runner()  # start the own loop now rather than on the first message
-        self._dispatcher = Dispatcher(
-            self._buffer,
-            self._process,
-            self._after,
-            workers=self.worker_threads,
-            ordered=self._ordered,
-            runner=self._get_runner,
-            name=f"mqtt-surge-worker-{self._client_id}",
-        )
-        self._dispatcher.start()
-        self._transport = make_transport(
-            self.engine,
+        make_transport = options.make_transport_factory()
+        pipeline = self._pipeline = Pipeline(options, self._client_id, options.loop or running_loop)
+        transport = self._transport = make_transport(
             Settings(
                 url=self.url,
                 client_id=self._client_id,
-                topics=self._topics,
-                protocol=self._protocol,
-                clean_session=self._clean_session,
-                session_expiry=self._session_expiry,
-                keepalive=self._keepalive,
-                manual_ack=self._ack == "after_processing",
-                tls=self._tls,
+                topics=list(options.topics),
+                protocol=int(options.protocol),
+                clean_session=options.clean_session,
+                session_expiry=options.session_expiry,
+                keepalive=options.keepalive,
+                manual_ack=options.manual_ack,
+                tls=options.tls,
             ),
             Events(
-                enqueue=self._enqueue,
+                enqueue=pipeline.enqueue,
                 connected=self._connected,
                 refused=self._refused,
                 unreachable=self._unreachable,
@@ -558,10 +283,11 @@ class Subscriber(StartStop):
                 disconnected=self._disconnected,
             ),
         )
-        self._transport.start()
-        if self._keepalive:
+        pipeline.start(ack=transport.ack)
+        transport.start()
+        if options.keepalive:
             self._watchdog = Watchdog(
-                self._transport, self._keepalive, f"mqtt-surge-watchdog-{self._client_id}"
+                transport, options.keepalive, f"mqtt-surge-watchdog-{self._client_id}"
             )
             self._watchdog.start()
 
@@ -586,7 +312,9 @@ class Subscriber(StartStop):
         """A consistent snapshot of the counters (see :class:`Stats`)."""
         if self._final is not None:
             return self._final
-        return dataclasses.replace(self._buffer.counts(), reconnects=max(0, self._connects - 1))
+        if self._pipeline is None:
+            return Stats()
+        return dataclasses.replace(self._pipeline.stats(), reconnects=max(0, self._connects - 1))
 
     def stop(self, timeout: float = 5.0, drain: bool = True) -> Stats:
         """Stop gracefully and return the final :class:`Stats`.
@@ -603,12 +331,12 @@ class Subscriber(StartStop):
         """
         with self._state_lock:
             state = self._state
-            if state == "running":
-                self._state = "stopping"
-        if state in ("new", "stopped"):
+            if state.live:
+                self._state = State.STOPPING
+        if state in (State.NEW, State.STOPPED):
             return self.stats()
         inside = self._inside()
-        if state == "stopping":
+        if state is State.STOPPING:
             if not inside:
                 self._stopped.wait()
             return self.stats()
@@ -636,7 +364,7 @@ class Subscriber(StartStop):
         arrives later is abandoned (and, with ack='after_processing', redelivered later).
         """
         transport = self._transport
-        if transport is None or self._persistent or not transport.is_connected():
+        if transport is None or self.options.persistent or not transport.is_connected():
             return False
         if not transport.unsubscribe(timeout):
             logger.info("mqtt_surge: no UNSUBACK from %s before stopping", self.url)
@@ -644,69 +372,52 @@ class Subscriber(StartStop):
         return True
 
     def _inside(self) -> bool:
-        current = threading.current_thread()
-        ours = list(self._dispatcher.threads) if self._dispatcher else []
-        if self._own_loop is not None and self._own_loop.thread is not None:
-            ours.append(self._own_loop.thread)
-        if current in ours or (self._transport is not None and self._transport.on_network_thread()):
+        """Whether the caller is one of our threads (or our callbacks' loop): it cannot wait
+        for them to end."""
+        pipeline, transport = self._pipeline, self._transport
+        if pipeline is not None and (
+            threading.current_thread() in pipeline.threads() or pipeline.on_callback_loop()
+        ):
             return True
-        runner = self._runner
-        if runner is not None:
-            try:
-                return asyncio.get_running_loop() is runner.loop
-            except RuntimeError:
-                return False
-        return False
+        return transport is not None and transport.on_network_thread()
 
     def _shutdown(self, timeout: float, drain: bool) -> Stats:
-        buffer = self._buffer
+        """The stop, phase by phase, within one budget: ``timeout``, plus the grace that
+        ``Pipeline.finish_callbacks`` gives callbacks still running at the deadline."""
+        pipeline = self._pipeline
         clock = time.monotonic
+        deadline = clock() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - clock())
+
         try:
-            deadline = clock() + timeout
-
-            def left(until: float) -> float:
-                return max(0.0, until - clock())
-
-            if drain and self._unsubscribe(min(timeout, UNSUBSCRIBE_WAIT)):
-                # the broker may still deliver what it had under way when it answered: keep
-                # taking it while the buffer drains, and close only once everything settled
-                buffer.wait_idle(left(deadline))
-            buffer.close()  # intake stops; later arrivals count as abandoned
-            finished = drain and buffer.wait_idle(left(deadline))
-            if not finished:
-                buffer.abandon_queued()
-            # what is still running gets the rest of the timeout (all of it without a drain)
-            # and a short grace: one budget, however the time was spent so far
-            settle = max(deadline, clock()) + STOP_GRACE
-            dispatcher, runner = self._dispatcher, self._runner
-            joined = dispatcher is None or dispatcher.join(left(settle))
-            if runner is not None and not runner.wait(left(settle)):
-                cancelled = runner.cancel()
-                logger.warning("mqtt_surge: cancelled %d async callback(s) at stop", cancelled)
-                # a worker waiting for a slot goes on (and gives up its batch) once the
-                # cancellations settle on the loop
-                grace = clock() + CANCEL_GRACE
-                runner.wait(left(grace))
-                joined = dispatcher is None or dispatcher.join(left(grace))
-            if not joined:
-                logger.warning(
-                    "mqtt_surge: %d callback(s) still running %gs after stop(); their worker "
-                    "threads are left to finish on their own",
-                    buffer.counts().in_flight,
-                    timeout,
-                )
+            if pipeline is not None:
+                # 1. ask the broker to stop sending; what it had under way still comes, and
+                #    is taken while the buffer drains, until everything settled
+                if drain and self._unsubscribe(min(timeout, UNSUBSCRIBE_WAIT)):
+                    pipeline.wait_idle(left())
+                # 2. stop intake: later arrivals count as abandoned
+                pipeline.close_intake()
+                # 3. drain what is buffered, within the budget; give up on the rest
+                if not (drain and pipeline.drain(left())):
+                    pipeline.abandon_queued()
+                # 4. callbacks still running get the grace, then async ones are cancelled
+                pipeline.finish_callbacks(deadline, timeout)
+            # 5. the network side: watchdog, then the connection and its thread
             if self._watchdog is not None:
                 self._watchdog.stop()
+                self._watchdog = None
             if self._transport is not None:
                 self._transport.close()
-            if self._own_loop is not None:
-                # a loop that a callback blocks cannot stop: leave it rather than wait on
-                self._own_loop.stop(max(CANCEL_GRACE, left(deadline)))
+            # 6. the loop thread of our own, if async callbacks had one
+            if pipeline is not None:
+                pipeline.stop_loop(left())
         finally:
             final = self.stats()
             with self._state_lock:
                 self._final = final
-                self._state = "stopped"
+                self._state = State.STOPPED
             self._stopped.set()
         return final
 
@@ -727,18 +438,8 @@ class Subscriber(StartStop):
         await self.astop()
 
 
-async def _gather(awaitables: list[Awaitable[Any]]) -> None:
-    # each in a task of its own: guard each, or one SystemExit would escape from its task
-    for result in await asyncio.gather(*(guarded(a) for a in awaitables)):
-        if isinstance(result, Escaped):
-            raise result.error
-
-
-def _is_broker(obj: object) -> bool:
-    # look on the type: reading ``url`` of a broker that has not started raises
-    return not isinstance(obj, (str, BrokerURL)) and all(
-        hasattr(type(obj), name) for name in ("url", "start", "stop")
-    )
+def _is_broker_object(options: SubscriberOptions) -> bool:
+    return not isinstance(options.broker, (str, BrokerURL))
 
 
 MQTTSubscriber = Subscriber

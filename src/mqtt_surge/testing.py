@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from . import _paho
 from ._errors import ConfigError
 from ._message import Message
 from ._url import BrokerURL, parse_broker
 from .subscriber import Subscriber, is_async_callable
+from .transports import paho as _paho
 
 HEADER = struct.Struct("!2sIQd")
 MAGIC = b"MS"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mqtt_surge._transport import ENGINE_ENV, ENGINES
+from mqtt_surge.transports import ENGINE_ENV, ENGINES
 
 from .._support import merge_results
 

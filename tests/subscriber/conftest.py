@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mqtt_surge._transport import ENGINE_ENV, ENGINES
+from mqtt_surge.transports import ENGINE_ENV, ENGINES
 
 
 @pytest.fixture(autouse=True, params=ENGINES)

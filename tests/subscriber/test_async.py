@@ -171,7 +171,7 @@ def test_stop_gives_up_running_and_queued_coroutines(embedded: BrokerBase, topic
         for _ in range(2):
             assert running.acquire(timeout=WAIT)
         # two run and two more wait on the loop (the window is twice the bound)
-        runner = sub._runner
+        runner = sub._pipeline.runner()
         assert runner is not None
         wait_until(lambda: len(runner._queued) == 2, what="two queued on the loop")
         final = sub.stop(timeout=0.5)

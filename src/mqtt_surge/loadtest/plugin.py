@@ -25,8 +25,8 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from .. import _children, _url
-from .._transport import ENGINES as CLIENT_ENGINES
 from ..brokers import ENGINES as BROKER_ENGINES
+from ..transports import ENGINES as CLIENT_ENGINES
 from . import user as user_module
 
 logger = logging.getLogger("mqtt_surge.loadtest")

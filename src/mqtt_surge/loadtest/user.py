@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 from locust import User
 
-from .. import _paho
 from .._url import parse_broker
 from ..testing import sequenced_payload
+from ..transports import paho as _paho
 
 REQUEST_TYPE = "MQTT"
 _publisher_ids = itertools.count(1)

@@ -1,36 +1,63 @@
-"""What the subscriber needs from an MQTT client library: paho and gmqtt are interchangeable.
+"""What the subscriber needs from an MQTT client library, and what every engine shares.
 
 A transport owns the network side: it connects (and reconnects, with back-off), subscribes on every
-connect, turns each received PUBLISH into an item for the buffer and sends acknowledgements that
-workers ask for. Everything behind the buffer (dispatch, stats, warnings, stop) is the
-subscriber's and is the same for every engine.
+connect, turns each received PUBLISH into an :class:`Item` for the buffer and sends the
+acknowledgements that workers ask for. Everything behind the buffer (dispatch, stats, warnings,
+stop) is the pipeline's and is the same for every engine.
 
-An item starts with the fields of a :class:`Message` (topic, payload, qos, retain, mid,
-properties, received_at), then the connection generation it arrived on; an engine may add what it
-needs to acknowledge it later. Only the transport that made an item reads past the first eight.
+Nothing here imports a client library: the engine room and the subscriber import this module, and
+only the engine modules beside it (``paho``, ``gmqtt``, ``fake``) import one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import os
+import functools
 import ssl
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from ._errors import ConfigError, ConnectError, EngineNotInstalledError
-from ._url import BrokerURL
+from .._errors import ConnectError
+from .._url import BrokerURL
 
-Engine = Literal["paho", "gmqtt"]
-ENGINES: tuple[str, ...] = ("paho", "gmqtt")
-ENGINE_ENV = "MQTT_SURGE_ENGINE"
-ENGINE_HELP = f"client engine: paho or gmqtt (faster, extra 'fast'); default ${ENGINE_ENV} or paho"
-Item = tuple[Any, ...]
 
-# CONNACK codes, MQTT 3.1.1 return codes and their MQTT 5 reason codes
-_BAD_CREDENTIALS = {134, 4}
-_NOT_AUTHORIZED = {135, 5}
+class Item(NamedTuple):
+    """What the network thread puts in the buffer for one message.
+
+    The first seven fields are a :class:`~mqtt_surge.Message`'s, in its order (a worker builds the
+    Message from them); then the connection generation it arrived on (acks of an earlier one are
+    stale) and whatever the engine needs to acknowledge it later (gmqtt: a future; paho: nothing).
+    A named tuple built with :data:`new_item`: as cheap as a plain tuple on the scarce network
+    thread, and read by name everywhere.
+    """
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+    properties: Any
+    received_at: float
+    generation: int
+    ack_token: Any = None
+
+
+# an Item from its fields in order, no checks (the network thread's path): tuple.__new__ is as
+# cheap as a tuple display, where the named tuple's own constructor costs a Python call
+new_item: Callable[[tuple[Any, ...]], Item] = functools.partial(tuple.__new__, Item)
+
+# CONNACK refusals, MQTT 3.1.1 return codes (3.2.2.3) and MQTT 5 reason codes (3.2.2.2), as the
+# reason our ConnectError carries and the words it shows
+CONNACK: dict[int, tuple[str, str]] = {
+    1: ("refused", "unacceptable protocol version"),
+    2: ("refused", "client identifier rejected"),
+    3: ("refused", "server unavailable"),
+    4: ("bad_credentials", "bad user name or password"),
+    5: ("not_authorized", "not authorized"),
+    132: ("refused", "unsupported protocol version"),
+    134: ("bad_credentials", "bad user name or password"),
+    135: ("not_authorized", "not authorized"),
+}
 _BAD_PROTOCOL = {1, 132}
 
 
@@ -106,31 +133,6 @@ class Transport(Protocol):
         """Disconnect and release threads and sockets (not waiting for itself on its thread)."""
 
 
-def resolve_engine(engine: str | None) -> Engine:
-    """``engine`` checked; None means ``$MQTT_SURGE_ENGINE``, else paho."""
-    chosen = engine if engine is not None else os.environ.get(ENGINE_ENV) or "paho"
-    if chosen == "paho":
-        return "paho"
-    if chosen == "gmqtt":
-        if importlib.util.find_spec("gmqtt") is None:
-            raise EngineNotInstalledError(
-                "engine='gmqtt' needs the gmqtt package: pip install 'mqtt-surge[fast]'"
-            )
-        return "gmqtt"
-    source = "engine" if engine is not None else f"${ENGINE_ENV}"
-    raise ConfigError(f"{source} must be one of {', '.join(ENGINES)}; got {chosen!r}")
-
-
-def make_transport(engine: Engine, settings: Settings, events: Events) -> Transport:
-    if engine == "gmqtt":
-        from ._gmqtt import GmqttTransport  # noqa: PLC0415 - optional dependency
-
-        return GmqttTransport(settings, events)
-    from ._paho import PahoTransport  # noqa: PLC0415 - keeps the two engines symmetric
-
-    return PahoTransport(settings, events)
-
-
 def silence_limit(keepalive: int, check_lag: float = 0.0) -> float:
     """1.5x the keepalive, MQTT's rule for the server ([MQTT-3.1.2-24]), or more when the engine's
     own ping can leave up to ``check_lag`` s late (a healthy idle link must never reach it)."""
@@ -139,19 +141,20 @@ def silence_limit(keepalive: int, check_lag: float = 0.0) -> float:
     return max(1.5 * keepalive, keepalive + 2 * check_lag)
 
 
+def refusal(code: int, where: str, text: str | None = None) -> ConnectError:
+    """A refused CONNACK as our error, classified so that callers can tell a bad login;
+    ``text`` is the engine's words for it, else the table's."""
+    reason, known = CONNACK.get(code, ("refused", f"return code {code}"))
+    return ConnectError(
+        f"{where} refused the connection: {text or known}", reason=reason, return_code=code
+    )
+
+
 def connect_error(code: int, text: str, url: BrokerURL) -> ConnectError:
-    """A refused CONNACK as our error, classified so that callers can tell a bad login."""
-    if code in _BAD_CREDENTIALS:
-        reason = "bad_credentials"
-    elif code in _NOT_AUTHORIZED:
-        reason = "not_authorized"
-    else:
-        reason = "refused"
+    """:func:`refusal` for a subscriber's CONNECT, which may have asked for MQTT 5."""
     if code in _BAD_PROTOCOL:
         text += (
             " (this broker does not speak the MQTT version asked for: use protocol=4, or a "
             "broker that speaks MQTT 5: --mqtt-broker=embedded or --mqtt-broker=mosquitto)"
         )
-    return ConnectError(
-        f"{url.redacted} refused the connection: {text}", reason=reason, return_code=code
-    )
+    return refusal(code, url.redacted, text)

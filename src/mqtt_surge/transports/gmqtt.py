@@ -29,8 +29,8 @@ from typing import Any
 import gmqtt
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
-from . import _transport
-from ._loop import LoopThread
+from .._loop import LoopThread
+from . import _base
 
 logger = logging.getLogger("mqtt_surge")
 # gmqtt's own client/handler messages go here (it takes a logger); its protocol module logs to
@@ -72,13 +72,13 @@ class _ClientLog(logging.LoggerAdapter):  # type: ignore[type-arg]  # generic on
 
 
 class GmqttTransport:
-    def __init__(self, settings: _transport.Settings, events: _transport.Events) -> None:
+    def __init__(self, settings: _base.Settings, events: _base.Events) -> None:
         self._settings = settings
         self._events = events
         self._enqueue = events.enqueue
         self._with_properties = settings.protocol == 5
         self.generation = 0
-        self.silence_limit = _transport.silence_limit(settings.keepalive)
+        self.silence_limit = _base.silence_limit(settings.keepalive)
         self._thread = LoopThread(f"mqtt-surge-gmqtt-{settings.client_id}")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: gmqtt.Client | None = None
@@ -86,7 +86,7 @@ class GmqttTransport:
         self._lost: asyncio.Event | None = None
         self._refusal: asyncio.Future[int] | None = None  # a CONNACK refusal while connecting
         self._closing = False
-        self._acks: collections.deque[_transport.Item] = collections.deque()
+        self._acks: collections.deque[_base.Item] = collections.deque()
         self._ack_scheduled = False
 
     def start(self) -> None:
@@ -142,7 +142,7 @@ class GmqttTransport:
                 await self._connect(client, version, context)
             except gmqtt.MQTTConnectError as exc:
                 code = exc.args[0] if exc.args else 0
-                self._events.refused(_transport.connect_error(code, exc.message, url))
+                self._events.refused(_base.connect_error(code, exc.message, url))
             except asyncio.TimeoutError:
                 logger.debug("mqtt_surge: no CONNACK from %s in time", url)
                 self._events.unreachable(None)
@@ -221,17 +221,25 @@ class GmqttTransport:
             self._events.disconnected(exc or "connection lost")
 
     def _item(
-        self, topic: str | bytes, payload: bytes, qos: int, props: dict[str, Any]
-    ) -> _transport.Item:
-        return (
-            topic if topic.__class__ is str else _text(topic),
-            payload,
-            qos,
-            props["retain"] == 1,
-            0,
-            _properties(props) if self._with_properties else None,
-            time.time(),
-            self.generation,
+        self,
+        topic: str | bytes,
+        payload: bytes,
+        qos: int,
+        props: dict[str, Any],
+        ack_token: asyncio.Future[int] | None = None,
+    ) -> _base.Item:
+        return _base.new_item(
+            (
+                topic if topic.__class__ is str else _text(topic),
+                payload,
+                qos,
+                props["retain"] == 1,
+                0,
+                _properties(props) if self._with_properties else None,
+                time.time(),
+                self.generation,
+                ack_token,
+            )
         )
 
     def _on_message(
@@ -247,13 +255,13 @@ class GmqttTransport:
             return self._on_message(_c, topic, payload, qos, props)
         assert self._loop is not None
         future: asyncio.Future[int] = self._loop.create_future()
-        self._enqueue((*self._item(topic, payload, qos, props), future))
+        self._enqueue(self._item(topic, payload, qos, props, future))
         # gmqtt sends the PUBACK once this returns 0; a stale or abandoned item cancels it instead
         return await future
 
     # -- called from other threads ----------------------------------------------------------------
 
-    def ack(self, item: _transport.Item) -> None:
+    def ack(self, item: _base.Item) -> None:
         # a batch of acks costs one wake-up of the loop, not one each
         self._acks.append(item)
         if not self._ack_scheduled and self._loop is not None:
@@ -265,10 +273,10 @@ class GmqttTransport:
         acks, generation = self._acks, self.generation
         while acks:
             item = acks.popleft()
-            future: asyncio.Future[int] = item[8]
+            future: asyncio.Future[int] = item.ack_token
             if future.done():
                 continue
-            if item[7] == generation:
+            if item.generation == generation:
                 future.set_result(0)
             else:
                 logger.debug("not acking a message that came on an earlier connection")

@@ -16,9 +16,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from . import _transport
-from ._errors import ConnectError
-from ._url import BrokerURL
+from .._errors import ConnectError
+from .._url import BrokerURL
+from . import _base
 
 logger = logging.getLogger("mqtt_surge")
 
@@ -47,7 +47,7 @@ def make_client(
     client.suppress_exceptions = True
     if url.username is not None:
         client.username_pw_set(url.username, url.password)
-    context = _transport.ssl_context(tls, url)
+    context = _base.ssl_context(tls, url)
     if context is not None:
         client.tls_set_context(context)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -136,7 +136,7 @@ def fields(msg: mqtt.MQTTMessage, with_properties: bool) -> tuple[str, bytes, in
 def connect_error(reason_code: ReasonCode | int, url: BrokerURL) -> ConnectError:
     value = reason_code.value if isinstance(reason_code, ReasonCode) else int(reason_code)
     text = str(reason_code) if isinstance(reason_code, ReasonCode) else mqtt.connack_string(value)
-    return _transport.connect_error(value, text, url)
+    return _base.connect_error(value, text, url)
 
 
 def is_failure(reason_code: ReasonCode | int) -> bool:
@@ -152,12 +152,12 @@ def error_string(rc: int) -> str:
 class PahoTransport:
     """The default engine: paho's network thread (``loop_start``) feeding the buffer."""
 
-    def __init__(self, settings: _transport.Settings, events: _transport.Events) -> None:
+    def __init__(self, settings: _base.Settings, events: _base.Events) -> None:
         self._settings = settings
         self._events = events
         self._with_properties = settings.protocol == 5
         self.generation = 0
-        self.silence_limit = _transport.silence_limit(settings.keepalive, PAHO_CHECK_LAG)
+        self.silence_limit = _base.silence_limit(settings.keepalive, PAHO_CHECK_LAG)
         self._last_in = 0.0  # time.time() of the last packet we saw from the broker
         self._client = make_client(
             client_id=settings.client_id,
@@ -199,7 +199,9 @@ class PahoTransport:
 
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
         now = self._last_in = time.time()
-        self._events.enqueue((*fields(msg, self._with_properties), now, self.generation))
+        self._events.enqueue(
+            _base.new_item((*fields(msg, self._with_properties), now, self.generation, None))
+        )
 
     def _pong(self) -> None:
         self._last_in = time.time()
@@ -241,11 +243,11 @@ class PahoTransport:
 
     # -- called from other threads ----------------------------------------------------------------
 
-    def ack(self, item: _transport.Item) -> None:
-        if item[7] == self.generation:
-            self._client.ack(item[4], item[2])
+    def ack(self, item: _base.Item) -> None:
+        if item.generation == self.generation:
+            self._client.ack(item.mid, item.qos)
         else:
-            logger.debug("not acking mid %d: it came on an earlier connection", item[4])
+            logger.debug("not acking mid %d: it came on an earlier connection", item.mid)
 
     def unsubscribe(self, timeout: float) -> bool:
         client = self._client

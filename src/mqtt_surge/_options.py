@@ -1,0 +1,320 @@
+"""Every option of a subscriber, checked once, in one frozen object (uvicorn's ``Config``).
+
+``SubscriberOptions(**kwargs)`` takes the same keywords as :class:`~mqtt_surge.Subscriber` and
+refuses a bad value at once, naming it; what it holds is normalised (topics as ``(filter, qos)``
+pairs, the protocol as 4 or 5, the overflow policy resolved) and the values derived from several
+options (``persistent``, ``lanes``, ``max_batch``) are computed here, not where they are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import inspect
+import ssl
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from ._buffer import OVERFLOW_POLICIES, Overflow
+from ._errors import ConfigError
+from ._message import Message, validate_filter
+from ._url import BrokerURL, parse_broker
+from .transports import Engine, TransportFactory, factory, resolve_engine
+
+if TYPE_CHECKING:
+    from .brokers import Broker
+
+# a callback returns None, or an awaitable when it is ``async def``
+Callback = Callable[[Message], Any]
+ErrorHook = Callable[[BaseException, Message], Any]
+TopicSpec = Union[str, tuple[str, int], Sequence[Union[str, tuple[str, int]]]]  # noqa: UP007 - runtime alias on 3.10
+Ack = Literal["on_receive", "after_processing"]
+BrokerSpec = Union[str, BrokerURL, "Broker"]
+
+ACK_MODES: tuple[str, ...] = ("on_receive", "after_processing")
+MAX_BATCH = 500
+MAX_STRING = 65535  # bytes in an MQTT UTF-8 string, and the largest keepalive
+MAX_EXPIRY = 0xFFFFFFFF  # MQTT 5's Session Expiry Interval is a four-byte integer
+PROTOCOLS: dict[object, int] = {4: 4, "3.1.1": 4, "4": 4, 5: 5, "5": 5, "5.0": 5}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SubscriberOptions:
+    """A subscriber's options, checked and normalised; the derived values beside them.
+
+    Built from the same keywords as :class:`~mqtt_surge.Subscriber` (see there for what each
+    does). ``Subscriber.from_options(options)`` starts from one; two subscribers can share one.
+    """
+
+    broker: BrokerSpec = "localhost"
+    topic: TopicSpec | None = None
+    callback: Callback | None = None
+    callbacks: Mapping[str, Callback] | None = None
+    max_queue_size: int = 1000
+    worker_threads: int = 4
+    overflow: Overflow | None = None
+    qos: int = 0
+    ack: Ack = "on_receive"
+    client_id: str | None = None
+    clean_session: bool | None = None
+    session_expiry: int | None = None
+    keepalive: int = 60
+    protocol: int | str = 4
+    tls: bool | ssl.SSLContext | None = None
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    ordered: Literal[False, "topic"] = False
+    max_concurrency: int = 100
+    loop: asyncio.AbstractEventLoop | None = None
+    on_error: ErrorHook | None = None
+    warn_interval: float = 5.0
+    # "paho", "gmqtt", None ($MQTT_SURGE_ENGINE, else paho), or a transport factory (such as
+    # mqtt_surge.transports.fake.FakeBroker) for tests without a broker
+    engine: Engine | TransportFactory | None = None
+
+    # derived, set by __post_init__
+    topics: tuple[tuple[str, int], ...] = dataclasses.field(init=False)
+    routes: tuple[tuple[str, Callback], ...] = dataclasses.field(init=False)
+    engine_name: str = dataclasses.field(init=False)
+    transport_factory: TransportFactory | None = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:  # noqa: PLR0912, PLR0915 - one check per option
+        put = functools.partial(object.__setattr__, self)  # frozen: normalise in place once
+        put("username", _check_text("username", self.username))
+        put("password", _check_text("password", self.password, secret=True))
+        broker = self.broker
+        if not isinstance(broker, (str, BrokerURL)) and not is_broker(broker):
+            raise ConfigError(
+                "broker must be a host, host:port, an mqtt:// URL or a broker object, "
+                f"got {broker!r}"
+            )
+        if not is_broker(broker):
+            self.url()  # a bad URL, or a password without a username, fails now
+
+        qos = _check_qos(self.qos)
+        routes: list[tuple[str, Callback]] = []
+        callbacks = self.callbacks
+        if callbacks is not None and not isinstance(callbacks, Mapping):
+            raise TypeError(f"callbacks must be a mapping of filter to callable, got {callbacks!r}")
+        for name, fn in (callbacks or {}).items():
+            if not callable(fn):
+                raise TypeError(f"callbacks[{name!r}] is not callable: {fn!r}")
+            routes.append((validate_filter(name), fn))
+        put("routes", tuple(routes))
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"callback must be callable, got {self.callback!r}")
+        if self.callback is None and not routes:
+            raise TypeError("give callback= (called for every message) or callbacks={filter: fn}")
+        topics = _parse_topics(self.topic, qos) or [(f, qos) for f, _ in routes]
+        if not topics:
+            raise ConfigError("give topic= (a filter or a list of filters)")
+        put("topics", tuple(topics))
+
+        _check_positive("max_queue_size", self.max_queue_size)
+        _check_positive("worker_threads", self.worker_threads)
+        _check_positive("max_concurrency", self.max_concurrency)
+        if self.ack not in ACK_MODES:
+            raise ConfigError(f"ack must be one of {', '.join(ACK_MODES)}; got {self.ack!r}")
+        # ack after processing promises that nothing is lost: dropping a message would ack one
+        # that nobody processed, so that mode waits for room unless told to drop
+        if self.overflow is None:
+            put("overflow", "block" if self.ack == "after_processing" else "drop_oldest")
+        elif self.overflow not in OVERFLOW_POLICIES:
+            raise ConfigError(
+                f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {self.overflow!r}"
+            )
+        if self.ack == "after_processing" and max(q for _, q in topics) == 0:
+            raise ConfigError(
+                "ack='after_processing' needs qos >= 1 (QoS 0 messages are never acknowledged)"
+            )
+        ordered = self.ordered
+        if ordered is not False and not (isinstance(ordered, str) and ordered == "topic"):
+            raise ConfigError(f"ordered must be False or 'topic', got {ordered!r}")
+        protocol = (
+            PROTOCOLS.get(self.protocol, 0)
+            if isinstance(self.protocol, (int, str)) and not isinstance(self.protocol, bool)
+            else 0
+        )
+        if not protocol:
+            raise ConfigError(f"protocol must be 4 ('3.1.1') or 5, got {self.protocol!r}")
+        put("protocol", protocol)
+        self._check_session()
+        keepalive = self.keepalive
+        if (
+            isinstance(keepalive, bool)
+            or not isinstance(keepalive, int)
+            or not 0 <= keepalive <= MAX_STRING
+        ):
+            raise ConfigError(
+                f"keepalive must be an int of seconds, 0 to 65,535, got {keepalive!r}"
+            )
+        if self.tls is not None and not isinstance(self.tls, (bool, ssl.SSLContext)):
+            raise ConfigError(f"tls must be True, False or an ssl.SSLContext, got {self.tls!r}")
+        if self.loop is not None and not isinstance(self.loop, asyncio.AbstractEventLoop):
+            raise TypeError(f"loop must be an asyncio event loop, got {self.loop!r}")
+        if self.on_error is not None and not callable(self.on_error):
+            raise TypeError(f"on_error must be callable, got {self.on_error!r}")
+        interval = self.warn_interval
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, (int, float))
+            or not 0 <= interval < float("inf")
+        ):
+            raise ConfigError(f"warn_interval must be a number of seconds >= 0, got {interval!r}")
+        engine = self.engine
+        if engine is None or isinstance(engine, str):
+            put("engine_name", resolve_engine(engine))
+            put("transport_factory", None)  # the named engine, imported at start
+        elif callable(engine):
+            put("engine_name", str(getattr(engine, "name", type(engine).__name__)))
+            put("transport_factory", engine)
+        else:
+            raise ConfigError(
+                f"engine must be 'paho', 'gmqtt' or a transport factory, got {engine!r}"
+            )
+
+    def _check_session(self) -> None:
+        clean_session, session_expiry = self.clean_session, self.session_expiry
+        if clean_session is not None and self.protocol == 5:
+            raise ConfigError("clean_session is for MQTT 3.1.1; with protocol=5 use session_expiry")
+        if session_expiry is not None and self.protocol != 5:
+            raise ConfigError("session_expiry needs protocol=5; with 3.1.1 use clean_session")
+        if clean_session is not None and not isinstance(clean_session, bool):
+            raise ConfigError(f"clean_session must be True, False or None, got {clean_session!r}")
+        if session_expiry is not None and (
+            isinstance(session_expiry, bool)
+            or not isinstance(session_expiry, int)
+            or not 0 <= session_expiry <= MAX_EXPIRY
+        ):
+            raise ConfigError(
+                f"session_expiry must be an int of seconds, 0 to {MAX_EXPIRY:,}, "
+                f"got {session_expiry!r}"
+            )
+        object.__setattr__(self, "client_id", _check_text("client_id", self.client_id))
+        if self.persistent and not self.client_id:
+            raise ConfigError("a persistent session needs a fixed client_id to resume it")
+
+    # -- derived ----------------------------------------------------------------------------------
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the broker keeps the session after a disconnect."""
+        return self.clean_session is False or bool(self.session_expiry)
+
+    @property
+    def manual_ack(self) -> bool:
+        return self.ack == "after_processing"
+
+    @property
+    def lanes(self) -> int:
+        """Buffer lanes: one per worker when messages of a topic must stay in order."""
+        return self.worker_threads if self.ordered == "topic" else 1
+
+    @property
+    def max_batch(self) -> int:
+        # in-flight batches sit outside the bound: keep them small next to it
+        return max(1, min(MAX_BATCH, self.max_queue_size // (2 * self.worker_threads)))
+
+    @property
+    def any_async(self) -> bool:
+        callbacks = [fn for _, fn in self.routes] + ([self.callback] if self.callback else [])
+        return any(is_async_callable(fn) for fn in callbacks)
+
+    def url(self) -> BrokerURL:
+        """The broker's URL with the credentials given here. A broker object's URL is read now
+        (it has one only once started)."""
+        broker = self.broker
+        if isinstance(broker, BrokerURL):
+            url = broker
+        elif isinstance(broker, str):
+            url = parse_broker(broker)
+        else:
+            url = broker.url
+        if self.username is not None:
+            url = BrokerURL(url.host, url.port, url.scheme, self.username, self.password)
+        elif self.password is not None:
+            raise ConfigError("password given without username")
+        return url
+
+    def make_transport_factory(self) -> TransportFactory:
+        """The transport factory: the one given, else the named engine's class (imported now)."""
+        if self.transport_factory is not None:
+            return self.transport_factory
+        return factory(self.engine_name)  # type: ignore[arg-type]  # resolved in __post_init__
+
+
+def is_broker(obj: object) -> bool:
+    # look on the type: reading ``url`` of a broker that has not started raises
+    return not isinstance(obj, (str, BrokerURL)) and all(
+        hasattr(type(obj), name) for name in ("url", "start", "stop")
+    )
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` gives a coroutine (``async def``, a partial of one, an object with
+    an ``async def __call__``)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async __call__ on an object
+    )
+
+
+def _parse_topics(topic: TopicSpec | None, qos: int) -> list[tuple[str, int]]:
+    if topic is None:
+        return []
+    items: Iterable[object]
+    if isinstance(topic, str) or (
+        isinstance(topic, tuple) and len(topic) == 2 and isinstance(topic[1], int)
+    ):
+        items = [topic]
+    elif isinstance(topic, (list, tuple)):
+        items = topic
+    else:
+        raise ConfigError(
+            f"topic must be a filter, a (filter, qos) pair or a list of them, got {topic!r}"
+        )
+    result = []
+    for item in items:
+        if isinstance(item, str):
+            name, item_qos = item, qos
+        elif isinstance(item, tuple) and len(item) == 2:
+            name, item_qos = item
+        else:
+            raise ConfigError(f"topic entries must be filters or (filter, qos) pairs, got {item!r}")
+        result.append((validate_filter(name), _check_qos(item_qos, f"QoS of {name!r}")))
+    if not result:
+        raise ConfigError("topic is an empty list: give at least one topic filter")
+    return result
+
+
+def _check_qos(qos: object, what: str = "qos") -> int:
+    if isinstance(qos, bool) or not isinstance(qos, int) or qos not in (0, 1, 2):
+        raise ConfigError(f"{what} must be 0, 1 or 2, got {qos!r}")
+    return qos
+
+
+def _check_text(name: str, value: object, *, secret: bool = False) -> str | None:
+    """An MQTT UTF-8 string option: str or None, no NUL [MQTT-1.5.3-2], at most 65,535 bytes.
+    A ``secret`` one is never echoed in the error."""
+    if value is None:
+        return None
+    shown = "it" if secret else repr(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a str, got {type(value).__name__ if secret else shown}")
+    if "\x00" in value:
+        raise ConfigError(f"{name} contains a NUL character: {shown}")
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"{name} is not valid UTF-8 text ({exc.reason}): {shown}") from None
+    if size > MAX_STRING:
+        raise ConfigError(f"{name} is longer than 65,535 bytes in UTF-8 ({size:,})")
+    return value
+
+
+def _check_positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+    return value
