@@ -17,6 +17,7 @@ Like the buffer and the dispatcher, it imports no client library, pytest or locu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import threading
@@ -90,8 +91,14 @@ class Pipeline:
             self.runner()  # start the own loop now rather than on the first message
         self.dispatcher.start()
 
-    def stats(self) -> Stats:
-        return self.buffer.counts()
+    def stats(self, reconnects: int = 0) -> Stats:
+        """The buffer's counts, with the connection's and the warnings' beside them."""
+        return dataclasses.replace(
+            self.buffer.counts(),
+            reconnects=reconnects,
+            queue_full_warnings=self._warn_full.issued,
+            overloaded_warnings=self._warn_overloaded.issued,
+        )
 
     def threads(self) -> list[threading.Thread]:
         """The threads that run callbacks: workers, and the own loop's."""

@@ -18,6 +18,9 @@ class Stats:
     - ``queued``: in the buffer now; ``in_flight``: taken by a worker, not finished yet.
     - ``max_queue_depth``: the deepest the buffer has been; ``reconnects``: connections after
       the first.
+    - ``queue_full_warnings`` / ``overloaded_warnings``: how many :class:`QueueFullWarning` /
+      :class:`WorkersOverloadedWarning` were issued (rate-limited: one may stand for many
+      events; the counters above count every message).
     """
 
     received: int = 0
@@ -29,6 +32,8 @@ class Stats:
     in_flight: int = 0
     max_queue_depth: int = 0
     reconnects: int = 0
+    queue_full_warnings: int = 0
+    overloaded_warnings: int = 0
 
     @property
     def accounted(self) -> bool:

@@ -31,6 +31,7 @@ class RateLimited:
         self._lock = threading.Lock()
         self._last = float("-inf")
         self._pending = 0
+        self.issued = 0  # reports made so far
 
     def __call__(
         self, describe: Callable[[int], str], exc_info: BaseException | None = None
@@ -45,6 +46,7 @@ class RateLimited:
             if now - self._last < self._interval:
                 return False
             count, self._pending, self._last = self._pending, 0, now
+            self.issued += 1
         text = describe(count)
         logger.log(self._level, text, exc_info=exc_info)
         if self._category is None:

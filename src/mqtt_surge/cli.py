@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
 from ._errors import MQTTSurgeError
 from ._message import Message
+from ._signals import capture_signals
 from .brokers import ENGINES, broker_from_spec
 from .subscriber import Subscriber
 from .transports import ENGINE_HELP
@@ -22,20 +21,10 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     if args.username is not None:
         options.update(username=args.username, password=args.password)
     broker = broker_from_spec(args.engine, **options)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with broker:
-            # the URL alone on one line, so scripts can read it: url=$(mqtt-surge broker | head -1)
-            print(broker.url.full, flush=True)
-            stop.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with capture_signals() as stop, broker:
+        # the URL alone on one line, so scripts can read it: url=$(mqtt-surge broker | head -1)
+        print(broker.url.full, flush=True)
+        stop.wait()
     return 0
 
 
@@ -44,11 +33,6 @@ def _cmd_subscribe(args: argparse.Namespace) -> int:
         payload = message.payload.decode("utf-8", "backslashreplace")
         print(f"{message.topic} {payload}", flush=True)
 
-    stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda _s, _f: stop.set())
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
     subscriber = Subscriber(
         broker=args.url,
         topic=args.topics,
@@ -58,18 +42,17 @@ def _cmd_subscribe(args: argparse.Namespace) -> int:
         worker_threads=1,  # one worker: lines come out in arrival order
         engine=args.engine,
     )
-    try:
-        subscriber.start(timeout=args.timeout)
-        print(
-            f"# subscribed to {', '.join(args.topics)} at {subscriber.url} "
-            f"(engine {subscriber.engine})",
-            file=sys.stderr,
-        )
-        stop.wait()
-    finally:
-        stats = subscriber.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with capture_signals() as stop:
+        try:
+            subscriber.start(timeout=args.timeout)
+            print(
+                f"# subscribed to {', '.join(args.topics)} at {subscriber.url} "
+                f"(engine {subscriber.engine})",
+                file=sys.stderr,
+            )
+            stop.wait()
+        finally:
+            stats = subscriber.stop()
         fields = ", ".join(f"{name}={getattr(stats, name)}" for name in stats.__slots__)
         print(f"# stats: {fields}", file=sys.stderr)
     return 0

@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import random
-import signal
 import sys
 import threading
 import time
@@ -32,8 +30,9 @@ from array import array
 from typing import Any
 
 from ._message import Message
+from ._signals import capture_signals
 from .subscriber import Subscriber
-from .testing import unpack_header
+from .testing import Sequences, unpack_header
 from .transports import ENGINE_HELP, ENGINES
 
 HISTOGRAM_STEP_MS = 0.1
@@ -66,65 +65,6 @@ class Histogram:
         return self.maximum
 
 
-class Sequences:
-    """One publisher's processed sequence numbers, as a growable bitmap."""
-
-    def __init__(self) -> None:
-        self.bits = bytearray()
-        self.count = 0
-        self.duplicates = 0
-        self.reorders = 0
-        self.last = -1
-        self.highest = -1
-
-    def add(self, seq: int) -> None:
-        byte, bit = divmod(seq, 8)
-        if byte >= len(self.bits):
-            self.bits.extend(bytes(max(byte + 1 - len(self.bits), len(self.bits))))
-        if self.bits[byte] & (1 << bit):
-            self.duplicates += 1
-            return
-        self.bits[byte] |= 1 << bit
-        self.count += 1
-        if seq < self.last:
-            self.reorders += 1
-        self.last = seq
-        self.highest = max(self.highest, seq)
-
-    def has(self, seq: int) -> bool:
-        byte, bit = divmod(seq, 8)
-        return byte < len(self.bits) and bool(self.bits[byte] & (1 << bit))
-
-    def summary(self) -> dict[str, int]:
-        """Processed count, highest, and where the unbroken run that ends at the highest starts
-        (``tail_from``); ``missing`` counts the holes below the highest."""
-        tail_from = self.highest
-        while tail_from > 0 and self.has(tail_from - 1):
-            tail_from -= 1
-        return {
-            "processed": self.count,
-            "highest": self.highest,
-            "tail_from": tail_from,
-            "missing": self.highest + 1 - self.count,
-            "duplicates": self.duplicates,
-            "reorders": self.reorders,
-        }
-
-
-class WarningCounter(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.queue_full = 0
-        self.overloaded = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        if text.startswith("Message queue full"):
-            self.queue_full += 1
-        elif text.startswith("Workers overloaded"):
-            self.overloaded += 1
-
-
 @dataclasses.dataclass
 class ProbeOptions:
     url: str
@@ -150,8 +90,6 @@ class Probe:
         self.samples: list[tuple[float, str]] = []
         self.seen_since_report = 0
         self.unsequenced = 0
-        self.warnings = WarningCounter()
-        logging.getLogger("mqtt_surge").addHandler(self.warnings)
         self.subscriber = Subscriber(
             broker=options.url,
             topic=options.topic,
@@ -208,8 +146,8 @@ class Probe:
                 "unsequenced": self.unsequenced,
                 "rss_kb": rss_kb(),
                 "peak_rss_kb": rss_kb("VmHWM"),
-                "queue_full_warnings": self.warnings.queue_full,
-                "overloaded_warnings": self.warnings.overloaded,
+                "queue_full_warnings": stats.queue_full_warnings,
+                "overloaded_warnings": stats.overloaded_warnings,
                 "samples": samples,
             }
         return data
@@ -237,21 +175,19 @@ def emit(data: dict[str, Any]) -> None:
 
 def run(options: ProbeOptions) -> int:
     probe = Probe(options)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda _s, _f: stop.set())
-    probe.subscriber.start()
-    emit(
-        {
-            "event": "ready",
-            "pid": os.getpid(),
-            "engine": probe.subscriber.engine,
-            "idle_rss_kb": rss_kb(),
-            "options": dataclasses.asdict(options),
-        }
-    )
-    while not stop.wait(options.report_interval):
-        emit(probe.report())
+    with capture_signals() as stop:
+        probe.subscriber.start()
+        emit(
+            {
+                "event": "ready",
+                "pid": os.getpid(),
+                "engine": probe.subscriber.engine,
+                "idle_rss_kb": rss_kb(),
+                "options": dataclasses.asdict(options),
+            }
+        )
+        while not stop.wait(options.report_interval):
+            emit(probe.report())
     began = time.monotonic()
     final_stats = probe.subscriber.stop(timeout=options.stop_timeout)
     stop_seconds = time.monotonic() - began

@@ -8,7 +8,6 @@ This module holds the lifecycle and the network side's events; the options are c
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import ssl
 import threading
@@ -314,7 +313,7 @@ class Subscriber(StartStop):
             return self._final
         if self._pipeline is None:
             return Stats()
-        return dataclasses.replace(self._pipeline.stats(), reconnects=max(0, self._connects - 1))
+        return self._pipeline.stats(reconnects=max(0, self._connects - 1))
 
     def stop(self, timeout: float = 5.0, drain: bool = True) -> Stats:
         """Stop gracefully and return the final :class:`Stats`.

@@ -228,6 +228,7 @@ def test_a_full_buffer_drops_by_its_policy_and_warns(overflow: str, kept: list[b
             fake.publish("t/x", str(i).encode())
     assert [w.category for w in caught] == [QueueFullWarning]  # rate-limited: one
     assert sub.stats().dropped == 2
+    assert sub.stats().queue_full_warnings == 1  # counted by category, not by its text
     gate.open()
     final = sub.stop()
     assert gate.passed == [b"0", *kept]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 import uuid
@@ -12,11 +11,10 @@ from typing import Any, ClassVar
 from locust import User
 
 from .._url import parse_broker
-from ..testing import sequenced_payload
+from ..testing import new_publisher_id, publisher_client, sequenced_payload
 from ..transports import paho as _paho
 
 REQUEST_TYPE = "MQTT"
-_publisher_ids = itertools.count(1)
 # messages published by this process, per publisher id (reported to the master by workers)
 sent: dict[int, int] = {}
 sent_lock = threading.Lock()
@@ -40,10 +38,6 @@ def paced() -> Any:
         return max(0.0, next_at - now)
 
     return wait_time
-
-
-def new_publisher_id() -> int:
-    return ((os.getpid() & 0xFFFF) << 16 | next(_publisher_ids) & 0xFFFF) & 0xFFFFFFFF
 
 
 class MqttPublisherUser(User):
@@ -102,16 +96,8 @@ class MqttPublisherUser(User):
 
     def on_start(self) -> None:
         url = parse_broker(self.host or "localhost")
-        client = _paho.make_client(
-            client_id=f"locust-{self.user_id}",
-            protocol=4,
-            clean_session=True,
-            manual_ack=False,
-            url=url,
-            tls=None,
-        )
-        client.max_inflight_messages_set(0)  # no cap: a batch goes out at once
-        client.max_queued_messages_set(0)
+        # no cap on QoS 1 in flight: a batch goes out at once
+        client = publisher_client(url, f"locust-{self.user_id}", inflight=0)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
         self._client = client

@@ -1,0 +1,155 @@
+"""Recorders: callbacks that record what arrives and let a test wait for it, on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .._message import Message
+from ..subscriber import Subscriber, is_async_callable
+
+
+class Recorder:
+    """A callback that records messages, runs an optional inner callback, and lets you wait.
+
+    ``Subscriber(..., callback=recorder)``; then ``recorder.wait_for(3)`` returns the first three
+    messages or raises ``AssertionError`` listing what did arrive. Exceptions raised by the inner
+    callback are recorded in ``errors`` and re-raised (so the subscriber counts them as failed).
+    Use :func:`recorder_for` to get an :class:`AsyncRecorder` for an ``async def`` callback.
+    """
+
+    def __init__(self, callback: Callable[[Message], Any] | None = None) -> None:
+        self._callback = callback
+        self._cond = threading.Condition()
+        self._messages: list[Message] = []
+        self.errors: list[BaseException] = []
+
+    def __call__(self, message: Message) -> Any:
+        try:
+            result = self._callback(message) if self._callback is not None else None
+        except BaseException as exc:
+            self._record(message, exc)
+            raise
+        self._record(message, None)
+        return result
+
+    def _record(self, message: Message, error: BaseException | None) -> None:
+        with self._cond:
+            if error is not None:
+                self.errors.append(error)
+            self._messages.append(message)
+            self._cond.notify_all()
+
+    @property
+    def messages(self) -> list[Message]:
+        with self._cond:
+            return list(self._messages)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._messages.clear()
+            self.errors.clear()
+
+    def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[Message]:
+        """Wait until ``count`` messages were recorded; return the first ``count``."""
+        __tracebackhide__ = True
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self._messages) >= count, timeout):
+                raise AssertionError(
+                    f"expected {count} message(s) within {timeout:g}s, got "
+                    f"{len(self._messages)}: {_describe(self._messages)}"
+                )
+            return self._messages[:count]
+
+    def wait_until(
+        self, predicate: Callable[[list[Message]], bool], timeout: float = 5.0
+    ) -> list[Message]:
+        """Wait until ``predicate(messages)`` is true; return the messages then."""
+        __tracebackhide__ = True
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self._messages), timeout):
+                raise AssertionError(
+                    f"condition not met within {timeout:g}s; got {len(self._messages)} "
+                    f"message(s): {_describe(self._messages)}"
+                )
+            return list(self._messages)
+
+    async def async_wait_for(self, count: int = 1, timeout: float = 5.0) -> list[Message]:
+        """:meth:`wait_for` for async tests: the event loop (and async callbacks) keep running."""
+        return await asyncio.to_thread(self.wait_for, count, timeout)
+
+    async def async_wait_until(
+        self, predicate: Callable[[list[Message]], bool], timeout: float = 5.0
+    ) -> list[Message]:
+        return await asyncio.to_thread(self.wait_until, predicate, timeout)
+
+
+class AsyncRecorder(Recorder):
+    """A :class:`Recorder` around an ``async def`` callback; it is a coroutine function itself,
+    so a subscriber runs it on its event loop."""
+
+    async def __call__(self, message: Message) -> Any:
+        try:
+            result = await self._callback(message) if self._callback is not None else None
+        except BaseException as exc:
+            self._record(message, exc)
+            raise
+        self._record(message, None)
+        return result
+
+
+def recorder_for(callback: Callable[[Message], Any] | None = None) -> Recorder:
+    """A recorder of the right kind for ``callback`` (async for an ``async def`` one)."""
+    return AsyncRecorder(callback) if is_async_callable(callback) else Recorder(callback)
+
+
+class RecordingSubscriber(Subscriber):
+    """A :class:`Subscriber` whose callback is wrapped by a recorder (the callback still runs).
+
+    ``sub.messages``, ``sub.wait_for(count, timeout)``, ``sub.wait_until(predicate, timeout)``,
+    ``sub.errors``; ``async_wait_for`` / ``async_wait_until`` in async tests.
+    """
+
+    def __init__(
+        self,
+        broker: Any = "localhost",
+        topic: Any = None,
+        callback: Callable[[Message], Any] | None = None,
+        **options: Any,
+    ) -> None:
+        self.recorder = recorder_for(callback)
+        super().__init__(broker, topic, self.recorder, **options)
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.recorder.messages
+
+    @property
+    def errors(self) -> list[BaseException]:
+        return list(self.recorder.errors)
+
+    def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[Message]:
+        __tracebackhide__ = True
+        return self.recorder.wait_for(count, timeout)
+
+    def wait_until(
+        self, predicate: Callable[[list[Message]], bool], timeout: float = 5.0
+    ) -> list[Message]:
+        __tracebackhide__ = True
+        return self.recorder.wait_until(predicate, timeout)
+
+    async def async_wait_for(self, count: int = 1, timeout: float = 5.0) -> list[Message]:
+        return await self.recorder.async_wait_for(count, timeout)
+
+    async def async_wait_until(
+        self, predicate: Callable[[list[Message]], bool], timeout: float = 5.0
+    ) -> list[Message]:
+        return await self.recorder.async_wait_until(predicate, timeout)
+
+
+def _describe(messages: list[Message], limit: int = 10) -> str:
+    shown = ", ".join(f"{m.topic}={m.payload[:40]!r}" for m in messages[:limit])
+    more = f" ... and {len(messages) - limit} more" if len(messages) > limit else ""
+    return f"[{shown}{more}]"
