@@ -27,9 +27,12 @@ import sys
 import threading
 import time
 from array import array
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ._buffer import OVERFLOW_POLICIES
 from ._message import Message
+from ._options import ACK_MODES
 from ._signals import capture_signals
 from .subscriber import Subscriber
 from .testing import Sequences, unpack_header
@@ -65,20 +68,83 @@ class Histogram:
         return self.maximum
 
 
+def _option(
+    default: Any, help: str = "", *, choices: Sequence[Any] = (), load: bool = False
+) -> Any:
+    """A probe option: its default, and how the command line shows it. ``load``: the load suite
+    offers it as ``--probe-<name>`` too."""
+    return dataclasses.field(
+        default=default, metadata={"help": help, "choices": tuple(choices), "load": load}
+    )
+
+
 @dataclasses.dataclass
 class ProbeOptions:
+    """The probe's options: ``mqtt-surge probe``'s arguments and, where marked ``load``, the load
+    suite's ``--probe-*`` options, both made from these fields (:func:`add_arguments`,
+    :func:`probe_argv`, :func:`options_from`)."""
+
     url: str
     topic: str
-    qos: int = 1
-    max_queue_size: int = 1000
-    worker_threads: int = 4
-    overflow: str = "drop_oldest"
-    ack: str = "on_receive"
-    callback_ms: float = 0.0
-    stop_timeout: float = 5.0
-    report_interval: float = 0.25
-    samples: int = 100
-    engine: str | None = None
+    qos: int = _option(1, choices=(0, 1, 2))
+    max_queue_size: int = _option(1000, load=True)
+    worker_threads: int = _option(4, load=True)
+    overflow: str = _option("drop_oldest", choices=OVERFLOW_POLICIES, load=True)
+    ack: str = _option("on_receive", choices=ACK_MODES, load=True)
+    callback_ms: float = _option(0.0, "simulated work per message", load=True)
+    stop_timeout: float = _option(5.0, load=True)
+    report_interval: float = _option(0.25)
+    samples: int = _option(100, "latency samples per report")
+    engine: str | None = _option(None, ENGINE_HELP, choices=ENGINES, load=True)
+
+
+def _flag(field: dataclasses.Field[Any], prefix: str = "") -> str:
+    return "--" + prefix + field.name.replace("_", "-")
+
+
+def _options() -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(ProbeOptions) if f.metadata]
+
+
+def add_option_arguments(
+    add: Callable[..., Any], *, prefix: str = "", load_only: bool = False
+) -> None:
+    """Add the probe's options through ``add`` (``parser.add_argument``), each as
+    ``--<prefix><name>``; ``load_only``: only those the load suite offers."""
+    for field in _options():
+        if load_only and not field.metadata["load"]:
+            continue
+        extra: dict[str, Any] = {"default": field.default, "help": field.metadata["help"] or None}
+        if field.metadata["choices"]:
+            extra["choices"] = field.metadata["choices"]
+        if field.default is not None:
+            extra["type"] = type(field.default)
+        add(_flag(field, prefix), **extra)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="broker: host, host:port or mqtt://user:pass@host:port")
+    parser.add_argument("topic", help="topic filter to subscribe to")
+    add_option_arguments(parser.add_argument)
+
+
+def options_from(args: argparse.Namespace) -> ProbeOptions:
+    return ProbeOptions(
+        url=args.url,
+        topic=args.topic,
+        **{field.name: getattr(args, field.name) for field in _options()},
+    )
+
+
+def probe_argv(url: str, topic: str, values: Mapping[str, Any]) -> list[str]:
+    """The arguments of ``mqtt-surge probe`` for ``values`` (option name -> value; options left
+    out, or None, keep the probe's defaults)."""
+    argv = [url, topic]
+    for field in _options():
+        value = values.get(field.name)
+        if value is not None:
+            argv += [_flag(field), str(value)]
+    return argv
 
 
 class Probe:
@@ -200,35 +266,3 @@ def run(options: ProbeOptions) -> int:
     final["publishers"] = probe.publishers()
     emit(final)
     return 0
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", help="broker: host, host:port or mqtt://user:pass@host:port")
-    parser.add_argument("topic", help="topic filter to subscribe to")
-    parser.add_argument("--qos", type=int, default=1, choices=(0, 1, 2))
-    parser.add_argument("--max-queue-size", type=int, default=1000)
-    parser.add_argument("--worker-threads", type=int, default=4)
-    parser.add_argument("--overflow", default="drop_oldest")
-    parser.add_argument("--ack", default="on_receive")
-    parser.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
-    parser.add_argument("--callback-ms", type=float, default=0.0, help="simulated work per message")
-    parser.add_argument("--stop-timeout", type=float, default=5.0)
-    parser.add_argument("--report-interval", type=float, default=0.25)
-    parser.add_argument("--samples", type=int, default=100, help="latency samples per report")
-
-
-def options_from(args: argparse.Namespace) -> ProbeOptions:
-    return ProbeOptions(
-        url=args.url,
-        topic=args.topic,
-        qos=args.qos,
-        max_queue_size=args.max_queue_size,
-        worker_threads=args.worker_threads,
-        overflow=args.overflow,
-        ack=args.ack,
-        callback_ms=args.callback_ms,
-        stop_timeout=args.stop_timeout,
-        report_interval=args.report_interval,
-        samples=args.samples,
-        engine=args.engine,
-    )

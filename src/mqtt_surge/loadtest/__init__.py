@@ -13,7 +13,9 @@ probe, turns what the probe receives into ``MQTT-RECV`` events, and judges the `
 functions when Locust quits (exit code 1 when one fails).
 """
 
-from .plugin import RunData, check, verdict
+from . import plugin as _plugin  # noqa: F401 - registers the listeners and options
+from .checks import check, verdict
+from .run import RunData
 from .user import MqttPublisherUser
 
 __all__ = ["MqttPublisherUser", "RunData", "check", "verdict"]

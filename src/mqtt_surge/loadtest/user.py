@@ -13,11 +13,9 @@ from locust import User
 from .._url import parse_broker
 from ..testing import new_publisher_id, publisher_client, sequenced_payload
 from ..transports import paho as _paho
+from .run import SENT
 
 REQUEST_TYPE = "MQTT"
-# messages published by this process, per publisher id (reported to the master by workers)
-sent: dict[int, int] = {}
-sent_lock = threading.Lock()
 
 
 def paced() -> Any:
@@ -132,8 +130,7 @@ class MqttPublisherUser(User):
         if publisher_id is not None:
             # sent = acknowledged by the broker (QoS 1) or written (QoS 0): what a user stopped
             # mid-batch never got out is not counted
-            with sent_lock:
-                sent[publisher_id] = sent.get(publisher_id, 0) + 1
+            SENT.add(publisher_id)
 
     def new_burst(self) -> None:
         """Start a new sequence under a new publisher id (e.g. one per burst)."""
