@@ -4,6 +4,9 @@
 refuses a bad value at once, naming it; what it holds is normalised (topics as ``(filter, qos)``
 pairs, the protocol as 4 or 5, the overflow policy resolved) and the values derived from several
 options (``persistent``, ``lanes``, ``max_batch``) are computed here, not where they are used.
+
+Over 300 lines: one check per option, each with the message that names the bad value, in one
+place by design.
 """
 
 from __future__ import annotations
@@ -231,10 +234,9 @@ class SubscriberOptions:
             url = parse_broker(broker)
         else:
             url = broker.url
-        if self.username is not None:
+        if self.username is not None or self.password is not None:
+            # the URL's own check refuses a password without a username
             url = BrokerURL(url.host, url.port, url.scheme, self.username, self.password)
-        elif self.password is not None:
-            raise ConfigError("password given without username")
         return url
 
     def make_transport_factory(self) -> TransportFactory:

@@ -26,11 +26,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._buffer import Buffer, BufferClosed
-from ._dispatch import AsyncRunner, Dispatcher, Escaped, guarded
+from ._dispatch import Dispatcher
 from ._errors import QueueFullWarning, WorkersOverloadedWarning
 from ._loop import LoopThread
 from ._message import build_message, filter_matches
 from ._options import SubscriberOptions
+from ._runner import AsyncRunner, Escaped, guarded
 from ._stats import Stats
 from ._warn import RateLimited
 from .transports import Item

@@ -16,6 +16,9 @@ takes effect at once, on every open connection and on those that come later, unt
 ``blackhole()``, ``refuse_new()``, ``latency()`` and ``throttle()`` also work as context managers
 that heal when the block ends. The proxy runs on an asyncio loop in a thread of its own, so it
 works the same from synchronous tests, async tests and without pytest.
+
+Over 300 lines: one proxy whose controls (cut, black hole, refuse, latency, throttle) act on the
+same relay loop and its counters; split, each would reach into the others' state.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """The subscriber: a network thread (paho's, or gmqtt's loop) -> one bounded buffer -> worker
 threads -> callbacks.
 
-This module holds the lifecycle and the network side's events; the options are checked in
-``_options``, the buffer-workers-callbacks side is ``_pipeline``, the network side ``transports``.
+This module holds the lifecycle. The options are checked in ``_options``, what the network
+thread reports is kept by ``_connection``, the buffer-workers-callbacks side is ``_pipeline``,
+and the network side is ``transports``.
+
+Over 300 lines: the public keyword signature names every option and passes it on (about 70
+lines), and the lifecycle's docstrings are the reference users read.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from ._buffer import Overflow
-from ._errors import AsyncioLoopWarning, ConnectError, SubscribeError
+from ._connection import Connection
+from ._errors import AsyncioLoopWarning
 from ._lifecycle import StartStop, State
 from ._options import (
     Ack,
@@ -33,7 +38,7 @@ from ._stats import Stats
 from ._url import BrokerURL
 from ._warn import warn_caller
 from ._watchdog import Watchdog
-from .transports import Engine, Events, Settings, Transport, TransportFactory
+from .transports import Engine, Settings, Transport, TransportFactory
 
 if TYPE_CHECKING:
     from .brokers import Broker
@@ -142,14 +147,7 @@ class Subscriber(StartStop):
         self._pipeline: Pipeline | None = None
         self._transport: Transport | None = None
         self._watchdog: Watchdog | None = None
-        self._new_connection_state()
-
-    def _new_connection_state(self) -> None:
-        """What one start learns about its connection."""
-        self._connects = 0
-        self._subscribed = threading.Event()  # SUBACK arrived, or start() must give up
-        self._fatal: BaseException | None = None  # why start() gives up
-        self._last_connect_problem: ConnectError | None = None
+        self._connection: Connection | None = None
 
     @property
     def url(self) -> BrokerURL:
@@ -179,46 +177,6 @@ class Subscriber(StartStop):
         topics = ", ".join(f for f, _ in self.options.topics)
         return f"<Subscriber {url} [{topics}] {self._state.value}>"
 
-    # -- the network thread's events --------------------------------------------------------------
-
-    def _connected(self) -> None:
-        self._connects += 1
-        if self._connects > 1:
-            logger.info("reconnected to %s; subscribing again", self.url)
-
-    def _refused(self, error: ConnectError) -> None:
-        self._last_connect_problem = error
-        logger.warning("mqtt_surge: %s", error)
-        self._fail_start(error)
-
-    def _fail_start(self, error: ConnectError) -> None:
-        # the broker answered no: a start() still waiting fails now, with the reason, rather
-        # than after its timeout (later, once running, the transport keeps reconnecting)
-        if not self._subscribed.is_set():
-            self._fatal = error
-            self._subscribed.set()  # wakes start(), which raises
-
-    def _on_subscribed(self, rejected: list[str]) -> None:
-        if rejected:
-            error = SubscribeError(f"{self.url.redacted} rejected: {', '.join(rejected)}")
-            logger.error("mqtt_surge: %s", error)
-            if not self._subscribed.is_set():
-                self._fatal = error
-        self._subscribed.set()
-
-    def _unreachable(self, reason: BaseException | None) -> None:
-        refused = isinstance(reason, ConnectionRefusedError)
-        why = f": connection refused ({reason})" if refused else f": {reason}" if reason else ""
-        error = ConnectError(f"could not connect to {self.url.redacted}{why}", reason="unreachable")
-        self._last_connect_problem = error
-        logger.info("mqtt_surge: %s; retrying", error)
-        if refused:
-            self._fail_start(error)  # nothing listens there: waiting will not change that
-
-    def _disconnected(self, reason: object) -> None:
-        if self._state.live:
-            logger.warning("mqtt_surge: disconnected from %s (%s); reconnecting", self.url, reason)
-
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self, wait: bool = True, timeout: float = 10.0) -> Subscriber:
@@ -242,11 +200,10 @@ class Subscriber(StartStop):
             self._state = State.STARTING
             self._stopped.clear()
             self._final = None
-            self._new_connection_state()
         try:
-            self._launch(running_loop)
+            connection = self._launch(running_loop)
             if wait:
-                self._wait_subscribed(timeout)
+                connection.wait_subscribed(timeout)
         except BaseException:
             self._shutdown(timeout=1.0, drain=False)
             raise
@@ -255,11 +212,12 @@ class Subscriber(StartStop):
                 self._state = State.RUNNING
         return self
 
-    def _launch(self, running_loop: asyncio.AbstractEventLoop | None) -> None:
+    def _launch(self, running_loop: asyncio.AbstractEventLoop | None) -> Connection:
         options = self.options
         if running_loop is not None and options.loop is None and not options.any_async:
             warn_caller(LOOP_WARNING, AsyncioLoopWarning)
         make_transport = options.make_transport_factory()
+        connection = self._connection = Connection(self.url, lambda: self._state.live)
         pipeline = self._pipeline = Pipeline(options, self._client_id, options.loop or running_loop)
         transport = self._transport = make_transport(
             Settings(
@@ -273,14 +231,7 @@ class Subscriber(StartStop):
                 manual_ack=options.manual_ack,
                 tls=options.tls,
             ),
-            Events(
-                enqueue=pipeline.enqueue,
-                connected=self._connected,
-                refused=self._refused,
-                unreachable=self._unreachable,
-                subscribed=self._on_subscribed,
-                disconnected=self._disconnected,
-            ),
+            connection.events(pipeline.enqueue),
         )
         pipeline.start(ack=transport.ack)
         transport.start()
@@ -289,31 +240,15 @@ class Subscriber(StartStop):
                 transport, options.keepalive, f"mqtt-surge-watchdog-{self._client_id}"
             )
             self._watchdog.start()
-
-    def _wait_subscribed(self, timeout: float) -> None:
-        if not self._subscribed.wait(timeout):
-            problem = self._last_connect_problem
-            if self._connects:
-                raise ConnectError(
-                    f"connected to {self.url.redacted} but no SUBACK within {timeout:g}s",
-                    reason="timeout",
-                )
-            raise ConnectError(
-                f"no connection to {self.url.redacted} within {timeout:g}s"
-                + (f": {problem}" if problem else ""),
-                reason=problem.reason if problem else "timeout",
-                return_code=problem.return_code if problem else None,
-            )
-        if self._fatal is not None:
-            raise self._fatal
+        return connection
 
     def stats(self) -> Stats:
         """A consistent snapshot of the counters (see :class:`Stats`)."""
         if self._final is not None:
             return self._final
-        if self._pipeline is None:
+        if self._pipeline is None or self._connection is None:
             return Stats()
-        return self._pipeline.stats(reconnects=max(0, self._connects - 1))
+        return self._pipeline.stats(reconnects=self._connection.reconnects)
 
     def stop(self, timeout: float = 5.0, drain: bool = True) -> Stats:
         """Stop gracefully and return the final :class:`Stats`.

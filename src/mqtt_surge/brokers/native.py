@@ -11,6 +11,9 @@ from clients, subscription identifiers, no-local, retain-as-published, retain ha
 Not for production: no persistence to disk, no TLS listener, no ACLs, no bridging, and limits
 sized for tests (an in-flight window of 20 QoS 1/2 messages per client, as mosquitto's default;
 unlimited offline queues, as mqtt-surge's mosquitto configuration).
+
+Over 300 lines: one broker's protocol state machine (sessions, delivery, wills, keepalive,
+subscriptions) that reads best in one place; the wire codec is already apart, in ``_packets``.
 """
 
 from __future__ import annotations
