@@ -60,8 +60,9 @@ def _cmd_subscribe(args: argparse.Namespace) -> int:
 
 def _cmd_probe(args: argparse.Namespace) -> int:
     from . import probe  # noqa: PLC0415 - only this command needs it
+    from ._probe_options import options_from  # noqa: PLC0415
 
-    return probe.run(probe.options_from(args))
+    return probe.run(options_from(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--engine", choices=CLIENT_ENGINES, help=ENGINE_HELP)
     subscribe.set_defaults(func=_cmd_subscribe)
 
-    from .probe import add_arguments  # noqa: PLC0415
+    from ._probe_options import add_arguments  # noqa: PLC0415
 
     probe = sub.add_parser(
         "probe",

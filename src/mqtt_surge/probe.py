@@ -18,7 +18,7 @@ process with gevent. It is plain Python and can be run by hand too.
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import dataclasses
 import json
 import os
@@ -26,17 +26,15 @@ import random
 import sys
 import threading
 import time
+import traceback
 from array import array
-from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._buffer import OVERFLOW_POLICIES
 from ._message import Message
-from ._options import ACK_MODES
+from ._probe_options import ProbeOptions, import_callback, subscriber_options
 from ._signals import capture_signals
-from .subscriber import Subscriber
+from .subscriber import Subscriber, is_async_callable
 from .testing import Sequences, unpack_header
-from .transports import ENGINE_HELP, ENGINES
 
 HISTOGRAM_STEP_MS = 0.1
 HISTOGRAM_BUCKETS = 200_000  # 0.1 ms resolution up to 20 s; later latencies land in the last
@@ -68,86 +66,13 @@ class Histogram:
         return self.maximum
 
 
-def _option(
-    default: Any, help: str = "", *, choices: Sequence[Any] = (), load: bool = False
-) -> Any:
-    """A probe option: its default, and how the command line shows it. ``load``: the load suite
-    offers it as ``--probe-<name>`` too."""
-    return dataclasses.field(
-        default=default, metadata={"help": help, "choices": tuple(choices), "load": load}
-    )
-
-
-@dataclasses.dataclass
-class ProbeOptions:
-    """The probe's options: ``mqtt-surge probe``'s arguments and, where marked ``load``, the load
-    suite's ``--probe-*`` options, both made from these fields (:func:`add_arguments`,
-    :func:`probe_argv`, :func:`options_from`)."""
-
-    url: str
-    topic: str
-    qos: int = _option(1, choices=(0, 1, 2))
-    max_queue_size: int = _option(1000, load=True)
-    worker_threads: int = _option(4, load=True)
-    overflow: str = _option("drop_oldest", choices=OVERFLOW_POLICIES, load=True)
-    ack: str = _option("on_receive", choices=ACK_MODES, load=True)
-    callback_ms: float = _option(0.0, "simulated work per message", load=True)
-    stop_timeout: float = _option(5.0, load=True)
-    report_interval: float = _option(0.25)
-    samples: int = _option(100, "latency samples per report")
-    engine: str | None = _option(None, ENGINE_HELP, choices=ENGINES, load=True)
-
-
-def _flag(field: dataclasses.Field[Any], prefix: str = "") -> str:
-    return "--" + prefix + field.name.replace("_", "-")
-
-
-def _options() -> list[dataclasses.Field[Any]]:
-    return [f for f in dataclasses.fields(ProbeOptions) if f.metadata]
-
-
-def add_option_arguments(
-    add: Callable[..., Any], *, prefix: str = "", load_only: bool = False
-) -> None:
-    """Add the probe's options through ``add`` (``parser.add_argument``), each as
-    ``--<prefix><name>``; ``load_only``: only those the load suite offers."""
-    for field in _options():
-        if load_only and not field.metadata["load"]:
-            continue
-        extra: dict[str, Any] = {"default": field.default, "help": field.metadata["help"] or None}
-        if field.metadata["choices"]:
-            extra["choices"] = field.metadata["choices"]
-        if field.default is not None:
-            extra["type"] = type(field.default)
-        add(_flag(field, prefix), **extra)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", help="broker: host, host:port or mqtt://user:pass@host:port")
-    parser.add_argument("topic", help="topic filter to subscribe to")
-    add_option_arguments(parser.add_argument)
-
-
-def options_from(args: argparse.Namespace) -> ProbeOptions:
-    return ProbeOptions(
-        url=args.url,
-        topic=args.topic,
-        **{field.name: getattr(args, field.name) for field in _options()},
-    )
-
-
-def probe_argv(url: str, topic: str, values: Mapping[str, Any]) -> list[str]:
-    """The arguments of ``mqtt-surge probe`` for ``values`` (option name -> value; options left
-    out, or None, keep the probe's defaults)."""
-    argv = [url, topic]
-    for field in _options():
-        value = values.get(field.name)
-        if value is not None:
-            argv += [_flag(field), str(value)]
-    return argv
+FIRST_ERRORS = 3  # tracebacks of a callback under test kept for the verdict; the rest counted
 
 
 class Probe:
+    """The subscriber under test and what it saw: latencies, sequences per publisher, and the
+    errors of a callback under test (``--callback``)."""
+
     def __init__(self, options: ProbeOptions) -> None:
         self.options = options
         self.lock = threading.Lock()
@@ -156,29 +81,58 @@ class Probe:
         self.samples: list[tuple[float, str]] = []
         self.seen_since_report = 0
         self.unsequenced = 0
+        self.errors: list[str] = []  # the first FIRST_ERRORS tracebacks
+        self.user = import_callback(options.callback) if options.callback else None
+        settings: dict[str, Any] = {
+            "qos": options.qos,
+            "max_queue_size": options.max_queue_size,
+            "worker_threads": options.worker_threads,
+            "overflow": options.overflow,
+            "ack": options.ack,
+            "warn_interval": 1.0,
+            "engine": options.engine,
+            **subscriber_options(options.option),  # the user's win
+        }
+        callback = self.on_message_async if is_async_callable(self.user) else self.on_message
         self.subscriber = Subscriber(
             broker=options.url,
             topic=options.topic,
-            callback=self.on_message,
-            qos=options.qos,
-            max_queue_size=options.max_queue_size,
-            worker_threads=options.worker_threads,
-            overflow=options.overflow,  # type: ignore[arg-type]
-            ack=options.ack,  # type: ignore[arg-type]
-            warn_interval=1.0,
-            engine=options.engine,  # type: ignore[arg-type]
+            callback=callback,
+            on_error=self.on_error,
+            **settings,
         )
 
     def on_message(self, message: Message) -> None:
-        now = time.time()
+        started = time.time()
         if self.options.callback_ms:
             time.sleep(self.options.callback_ms / 1000)  # simulated work in the callback
+        self.account(message, started)
+        if self.user is not None:
+            self.user(message)
+
+    async def on_message_async(self, message: Message) -> None:
+        started = time.time()
+        if self.options.callback_ms:
+            await asyncio.sleep(self.options.callback_ms / 1000)  # simulated work
+        self.account(message, started)
+        assert self.user is not None
+        await self.user(message)
+
+    def on_error(self, error: BaseException, message: Message) -> None:
+        with self.lock:
+            if len(self.errors) < FIRST_ERRORS:
+                trace = "".join(traceback.format_exception(error)).rstrip()
+                self.errors.append(f"topic {message.topic!r}: {trace}")
+
+    def account(self, message: Message, started: float) -> None:
+        """The latency from the header's send time to ``started`` (when the callback began), and
+        the sequence; then the callback under test runs."""
         header = unpack_header(message.payload)
         with self.lock:
             if header is None:
                 self.unsequenced += 1
                 return
-            ms = max(0.0, (now - header.sent_at) * 1000)
+            ms = max(0.0, (started - header.sent_at) * 1000)
             self.latency.add(ms)
             self.sequences.setdefault(header.publisher_id, Sequences()).add(header.sequence)
             self.seen_since_report += 1
@@ -214,6 +168,7 @@ class Probe:
                 "peak_rss_kb": rss_kb("VmHWM"),
                 "queue_full_warnings": stats.queue_full_warnings,
                 "overloaded_warnings": stats.overloaded_warnings,
+                "callback_errors": {"count": stats.failed, "first": list(self.errors)},
                 "samples": samples,
             }
         return data

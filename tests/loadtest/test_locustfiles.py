@@ -133,3 +133,64 @@ def test_processes_2_is_judged_on_the_master(tmp_path: Path) -> None:
     assert _failed(data) == [], output[-3000:]
     assert code == 0
     assert output.count("mqtt-surge verdict") == 1
+
+
+ROOT = LOCUSTFILES.parent
+
+
+def run_locust_from_root(tmp_path: Path, *args: str) -> tuple[int, str, dict]:
+    """As the README shows it: ``locust -f locustfiles/throughput.py`` from the repository root
+    (pyproject.toml's [tool.locust] holds the headless defaults), so that the probe can import
+    ``examples.app.handlers``."""
+    verdict = tmp_path / "verdict.json"
+    result = subprocess.run(
+        [LOCUST, "-f", "locustfiles/throughput.py", "--run-time", "3s", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "MQTT_SURGE_VERDICT_JSON": str(verdict)},
+        check=False,
+    )
+    data = json.loads(verdict.read_text()) if verdict.exists() else {}
+    return result.returncode, result.stdout + result.stderr, data
+
+
+def test_your_callback_and_options_under_load(tmp_path: Path) -> None:
+    code, output, data = run_locust_from_root(
+        tmp_path,
+        "--probe-callback",
+        "examples.app.handlers:on_reading",
+        "--probe-option",
+        "worker_threads=8",
+        "--probe-option",
+        "ordered='topic'",
+    )
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    options = data["probe_options"]
+    assert options["callback"] == "examples.app.handlers:on_reading"
+    assert options["option"] == ["worker_threads=8", "ordered='topic'"]
+    assert data["stats"]["processed"] >= data["sent"] > 0
+    assert data["callback_errors"]["count"] == 0
+
+
+def test_a_failing_callback_fails_the_run_and_shows_why(tmp_path: Path) -> None:
+    code, output, data = run_locust_from_root(
+        tmp_path, "--probe-callback", "examples.app.handlers:on_reading_json"
+    )
+    assert _failed(data) == ["the callback raised nothing"]
+    assert code == 1
+    errors = data["callback_errors"]
+    assert errors["count"] == data["stats"]["failed"] > 0
+    # the handler's own traceback (a binary payload is not JSON: a decode error of some kind)
+    assert "in on_reading_json" in errors["first"][0]
+    assert "DecodeError" in errors["first"][0]
+    assert "the callback raised" in output  # the verdict shows the first tracebacks
+
+
+def test_a_bad_probe_option_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    code, output, data = run_locust_from_root(tmp_path, "--probe-option", "worker_threads=0")
+    assert code != 0
+    assert "worker_threads must be an int >= 1, got 0" in output
+    assert data == {}  # no run, no verdict

@@ -59,10 +59,13 @@ def verdict(environment: Environment, run: RunData) -> bool:
             measured, ok = f"error: {exc!r}", False
         rows.append((item.name, item.threshold(run.options), measured, ok))
     header = ("check", "threshold", "measured", False)
+    callback = (run.ready.get("options") or {}).get("callback")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(3)]
     lines = [
         "",
-        f"mqtt-surge verdict (probe engine: {run.ready.get('engine', '-')})",
+        f"mqtt-surge verdict (probe engine: {run.ready.get('engine', '-')}"
+        + (f", callback: {callback}" if callback else "")
+        + ")",
         f"{'check':<{widths[0]}}  {'threshold':<{widths[1]}}  {'measured':<{widths[2]}}  result",
     ]
     for name, threshold, measured, ok in rows:
@@ -77,6 +80,12 @@ def verdict(environment: Environment, run: RunData) -> bool:
         f"{stats.get('abandoned')}, receive rate {run.receive_rate():.0f} msg/s, p99 "
         f"{_ms(run.last.get('latency_ms', {}).get('p99'))} ms"
     )
+    errors = run.last.get("callback_errors") or {}
+    if errors.get("first"):
+        lines.append(
+            f"the callback raised {errors.get('count')} time(s); the first {len(errors['first'])}:"
+        )
+        lines += [f"  {line}" for trace in errors["first"] for line in trace.splitlines()]
     text = "\n".join(lines)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -87,9 +96,11 @@ def verdict(environment: Environment, run: RunData) -> bool:
             ],
             "sent": run.total_sent,
             "probe_engine": run.ready.get("engine"),
+            "probe_options": run.ready.get("options"),
             "stats": stats,
             "receive_rate": run.receive_rate(),
             "latency_ms": run.last.get("latency_ms"),
+            "callback_errors": run.last.get("callback_errors"),
             "final": {k: v for k, v in (run.final or {}).items() if k != "publishers"},
         }
     )
@@ -108,3 +119,10 @@ def write_verdict(data: dict[str, Any]) -> None:
     if report_path:
         with open(report_path, "w") as out:
             json.dump(data, out, indent=2)
+
+
+@check("the callback raised nothing", "failed == 0")
+def _callback_raised_nothing(run: RunData) -> tuple[str, bool]:
+    # every run's first check: a handler under test (--probe-callback) that raises fails the run
+    failed = int(run.stats.get("failed", 0))
+    return f"{failed} failed", failed == 0

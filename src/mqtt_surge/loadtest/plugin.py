@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 from typing import Any
 
@@ -20,8 +21,14 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from .. import _url
+from .._errors import ConfigError
+from .._probe_options import (
+    ProbeOptions,
+    add_option_arguments,
+    parse_callback,
+    subscriber_options,
+)
 from ..brokers import ENGINES as BROKER_ENGINES
-from ..probe import ProbeOptions, add_option_arguments
 from .checks import CHECKS, publish_only_summary, verdict
 from .run import SENT, RunData
 from .supervise import BrokerProcess, ProbeProcess
@@ -109,7 +116,16 @@ def _is_judge(environment: Environment) -> bool:
 def _on_init(environment: Environment, **_kw: Any) -> None:
     if not _is_judge(environment) or environment.parsed_options is None:
         return
-    spec = environment.parsed_options.mqtt_broker
+    options = environment.parsed_options
+    try:
+        # what a user plugs into the probe is checked here, before anything starts: the
+        # Subscriber's own checks, naming the bad value
+        subscriber_options(options.probe_option)
+        if options.probe_callback:
+            parse_callback(options.probe_callback)
+    except (ConfigError, TypeError) as exc:
+        sys.exit(f"mqtt-surge: {exc}")
+    spec = options.mqtt_broker
     if not environment.host:
         if spec in BROKER_ENGINES:
             session.broker = BrokerProcess(spec)

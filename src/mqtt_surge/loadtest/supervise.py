@@ -18,7 +18,7 @@ from typing import Any
 import gevent
 
 from .. import _children
-from ..probe import probe_argv
+from .._probe_options import probe_argv
 from .run import RunData
 
 
