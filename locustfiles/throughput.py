@@ -34,16 +34,7 @@ class QoS1Publisher(MqttPublisherUser):
 
 @check("nothing lost", "every acknowledged message arrived, once")
 def nothing_lost(run: RunData) -> tuple[str, bool]:
-    # per publisher, the broker acknowledged sequences 0..n-1: each must have arrived (a message
-    # whose PUBACK a stopping user never saw may arrive too: that is not a loss)
-    publishers = (run.final or {}).get("publishers", {})
-    lost = 0
-    for pid, acknowledged in run.sent.items():
-        seen = publishers.get(str(pid))
-        if seen is None:
-            lost += acknowledged
-        else:
-            lost += seen["missing"] + max(0, acknowledged - 1 - seen["highest"])
+    lost = run.lost()  # per publisher: every acknowledged sequence must have arrived
     stats = run.stats
     duplicates = (run.final or {}).get("duplicates", 0)
     text = (

@@ -79,8 +79,10 @@ def open_session(
     client_id: str | None = None,
     tls_context: ssl.SSLContext | None = None,
     clean_session: bool = True,
+    keepalive: int = 60,
 ) -> socket.socket:
-    """Connect, send CONNECT, wait for CONNACK; return the connected socket.
+    """Connect, send CONNECT, wait for CONNACK; return the connected socket. Nothing here sends
+    PINGREQ: with ``keepalive`` > 0 the caller must send a packet that often (0: no limit).
 
     Raises :class:`ConnectError` saying what was expected and what was seen.
     """
@@ -106,7 +108,7 @@ def open_session(
                 cid,
                 username=url.username,
                 password=url.password,
-                keepalive=60,
+                keepalive=keepalive,
                 clean_session=clean_session,
             )
         )

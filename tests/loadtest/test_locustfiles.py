@@ -194,3 +194,14 @@ def test_a_bad_probe_option_stops_the_run_before_it_starts(tmp_path: Path) -> No
     assert code != 0
     assert "worker_threads must be an int >= 1, got 0" in output
     assert data == {}  # no run, no verdict
+
+
+def test_a_fleet_of_devices_each_with_its_own_connection(tmp_path: Path) -> None:
+    code, output, data = run_locust(
+        "fleet", tmp_path, "--run-time", "4s", "--users", "3", "--mqtt-fleet-devices", "40"
+    )
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    final = data["final"]
+    assert final["stats"]["received"] >= data["sent"] >= 120  # 120 devices, a round each at least
+    assert "MQTT-FLEET" in output  # connect and publish rows in Locust's statistics

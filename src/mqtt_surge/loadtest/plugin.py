@@ -72,6 +72,13 @@ def _add_options(parser: Any) -> None:
     add("--mqtt-rate", type=float, default=0.0, help="messages/s per user; 0: unpaced")
     add("--mqtt-batch", type=int, default=0, help="messages per request event (0: the user's)")
     add(
+        "--mqtt-fleet-devices",
+        type=int,
+        default=0,
+        help="devices (connections) per fleet user (0: the user class's)",
+    )
+    add("--mqtt-device-rate", type=float, default=0.0, help="msg/s per fleet device (0: 1)")
+    add(
         "--no-probe",
         action="store_true",
         help="publish only (to measure publishers): no probe, and the checks are not judged",

@@ -79,6 +79,20 @@ class RunData:
         end_t = min(t for t, n in moving if n == last[1])
         return (last[1] - first_n) / (end_t - first_t) if end_t > first_t else 0.0
 
+    def lost(self) -> int:
+        """Messages sent (acknowledged, or written at QoS 0) that the probe never processed: per
+        publisher, sequences 0..n-1 were sent, and each must have arrived (one whose PUBACK a
+        stopping user never saw may arrive too: that is not a loss)."""
+        publishers = (self.final or {}).get("publishers", {})
+        lost = 0
+        for pid, sent in self.sent.items():
+            seen = publishers.get(str(pid))
+            if seen is None:
+                lost += sent
+            else:
+                lost += seen["missing"] + max(0, sent - 1 - seen["highest"])
+        return lost
+
     def max_queue_depth(self) -> int:
         return max((r["stats"]["max_queue_depth"] for r in self.reports if "stats" in r), default=0)
 

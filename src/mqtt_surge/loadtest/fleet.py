@@ -1,0 +1,196 @@
+"""Fleets: thousands of devices in one Locust process, each with an MQTT connection of its own.
+
+A device here is a client id, a TCP connection, a publisher id (so the probe checks loss, order
+and latency per device) and a schedule: ``--mqtt-device-rate`` messages per second. There is no
+client library per device: no paho thread, no select loop. Locust runs on gevent, so each
+connection is a gevent socket, written from one publishing loop per Locust user (one greenlet
+drives all of that user's devices, spread evenly over each round) and, at QoS 1, read by one
+small greenlet per device that counts its PUBACKs. Packets are pre-framed by
+:mod:`mqtt_surge._wire` (MQTT 3.1.1).
+
+Request events, so that Locust's statistics stay cheap at fleet scale: one ``connect`` per
+device (its CONNACK time), and one ``publish`` per round per Locust user, whose response time is
+the time spent writing the round (not its pauses) and ``response_length`` the messages it sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import struct
+import time
+import uuid
+from typing import Any, ClassVar
+
+import gevent
+from gevent.pool import Pool
+from locust import User, task
+
+from .._url import parse_broker
+from .._wire import DISCONNECT, encode_publish, open_session
+from ..testing import new_publisher_id, sequenced_payload
+from .run import SENT
+
+REQUEST_TYPE = "MQTT-FLEET"
+PUBACK = 0x40
+
+
+class Device:
+    """One connected device: its socket, publisher id, sequence and packet ids."""
+
+    __slots__ = ("client_id", "inflight", "mids", "publisher_id", "sequence", "sock", "topic")
+
+    def __init__(self, client_id: str, topic: str, sock: socket.socket) -> None:
+        self.client_id = client_id
+        self.topic = topic
+        self.sock = sock
+        self.publisher_id = new_publisher_id()
+        self.sequence = itertools.count()
+        self.mids = itertools.cycle(range(1, 65536))
+        self.inflight: dict[int, int] = {}  # packet id -> publisher id, until PUBACK
+
+    def publish(self, qos: int, size: int) -> OSError | None:
+        """Publish the next message; the error if the connection failed."""
+        payload = sequenced_payload(self.publisher_id, next(self.sequence), size)
+        mid = next(self.mids) if qos else 0
+        if qos:
+            self.inflight[mid] = self.publisher_id
+        try:
+            self.sock.sendall(encode_publish(self.topic, payload, qos=qos, mid=mid))
+        except OSError as exc:
+            return exc
+        if not qos:
+            SENT.add(self.publisher_id)  # QoS 0: sent once written
+        return None
+
+    def read_acks(self) -> None:
+        """Count PUBACKs until the connection ends (a greenlet of its own, QoS 1 only)."""
+        buffer = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            while len(buffer) >= 4:  # PUBACK: 0x40, 0x02, packet id
+                if buffer[0] != PUBACK or buffer[1] != 2:
+                    return  # not ours to read: leave the connection to its end
+                (mid,) = struct.unpack_from("!H", buffer, 2)
+                buffer = buffer[4:]
+                publisher_id = self.inflight.pop(mid, None)
+                if publisher_id is not None:
+                    SENT.add(publisher_id)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(DISCONNECT)
+        self.sock.close()
+
+
+class MqttFleetUser(User):
+    """An abstract Locust user that holds a fleet of devices, each its own MQTT connection.
+
+    Configure by class attributes (each has an option that overrides it):
+
+    - ``devices`` (100; ``--mqtt-fleet-devices``): devices per Locust user; 100 users x 100
+      devices is a fleet of 10,000.
+    - ``device_rate`` (1.0 msg/s; ``--mqtt-device-rate``): what each device publishes.
+    - ``qos`` (0; ``--mqtt-qos``), ``payload_size`` (64 bytes, at least the sequence header).
+    - ``topic``: ``{prefix}/{user}/{device}``; ``{prefix}`` is ``--mqtt-topic``, which the
+      probe subscribes to.
+    - ``connect_concurrency`` (50): devices of one user connecting at once.
+    - ``connect_timeout`` (30 s) per device.
+    """
+
+    abstract = True
+    devices: ClassVar[int] = 100
+    device_rate: ClassVar[float] = 1.0
+    qos: ClassVar[int] = 0
+    payload_size: ClassVar[int] = 64
+    topic: ClassVar[str] = "{prefix}/{user}/{device}"
+    connect_concurrency: ClassVar[int] = 50
+    connect_timeout: ClassVar[float] = 30.0
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.user_id = uuid.uuid4().hex[:8]
+        self.fleet: list[Device] = []
+        self._readers: list[gevent.Greenlet] = []
+        options = environment.parsed_options
+        self._devices = int(getattr(options, "mqtt_fleet_devices", 0) or 0) or self.devices
+        self._rate = float(getattr(options, "mqtt_device_rate", 0) or 0) or self.device_rate
+        chosen = getattr(options, "mqtt_qos", None)
+        self._qos = self.qos if chosen is None else int(chosen)
+
+    def on_start(self) -> None:
+        url = parse_broker(self.host or "localhost")
+        prefix = getattr(self.environment.parsed_options, "mqtt_topic", None) or "mqtt-surge/load"
+        pool = Pool(self.connect_concurrency)
+        for index in range(self._devices):
+            pool.spawn(self._connect, url, prefix, index)
+        pool.join()
+
+    def _connect(self, url: Any, prefix: str, index: int) -> None:
+        client_id = f"fleet-{self.user_id}-{index}"
+        started = time.perf_counter()
+        error: Exception | None = None
+        try:
+            sock = open_session(url, timeout=self.connect_timeout, client_id=client_id, keepalive=0)
+        except Exception as exc:  # counted as a failed connect; the device stays out
+            error = exc
+        else:
+            topic = self.topic.format(prefix=prefix, user=self.user_id, device=index)
+            device = Device(client_id, topic, sock)
+            self.fleet.append(device)
+            if self._qos:
+                self._readers.append(gevent.spawn(device.read_acks))
+        self.environment.events.request.fire(
+            request_type=REQUEST_TYPE,
+            name="connect",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=error,
+            context={},
+        )
+
+    @task
+    def publish_round(self) -> None:
+        """Every device publishes once, spread evenly over one round (1 / device_rate s)."""
+        fleet, qos, size = self.fleet, self._qos, self.payload_size
+        if not fleet:
+            gevent.sleep(1.0)  # pace: nothing connected, nothing to publish
+            return
+        period = 1.0 / self._rate
+        began = time.monotonic()
+        chunks = max(1, min(len(fleet), int(period * 50)))  # about 50 wake-ups a second
+        per_chunk = -(-len(fleet) // chunks)
+        sent, error, writing = 0, None, 0.0
+        for index in range(0, len(fleet), per_chunk):
+            wrote = time.perf_counter()
+            for device in fleet[index : index + per_chunk]:
+                failed = device.publish(qos, size)
+                if failed is None:
+                    sent += 1
+                else:
+                    error = failed
+            writing += time.perf_counter() - wrote
+            # pace: spread the round's publishes over its period
+            due = began + period * (index + per_chunk) / len(fleet)
+            gevent.sleep(max(0.0, due - time.monotonic()))
+        self.environment.events.request.fire(
+            request_type=REQUEST_TYPE,
+            name=f"publish:{qos}",
+            response_time=writing * 1000,  # time spent writing the round, not its pauses
+            response_length=sent,
+            exception=error,
+            context={},
+        )
+
+    def on_stop(self) -> None:
+        for device in self.fleet:
+            device.close()
+        gevent.killall(self._readers, block=False)
+        self.fleet.clear()
