@@ -55,6 +55,9 @@ class ProbeOptions:
     report_interval: float = _option(0.25)
     samples: int = _option(100, "latency samples per report")
     engine: str | None = _option(None, ENGINE_HELP, choices=ENGINES, load=True)
+    subscribers: int = _option(
+        1, "subscriber connections on the topic (fan-out): each must get every message", load=True
+    )
     callback: str | None = _option(
         None,
         "your callback under test, package.module:function (sync or async def); it runs after "

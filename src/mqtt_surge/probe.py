@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import random
@@ -33,6 +34,7 @@ from typing import Any
 from ._message import Message
 from ._probe_options import ProbeOptions, import_callback, subscriber_options
 from ._signals import capture_signals
+from ._stats import Stats
 from .subscriber import Subscriber, is_async_callable
 from .testing import Sequences, unpack_header
 
@@ -71,13 +73,17 @@ FIRST_ERRORS = 3  # tracebacks of a callback under test kept for the verdict; th
 
 class Probe:
     """The subscriber under test and what it saw: latencies, sequences per publisher, and the
-    errors of a callback under test (``--callback``)."""
+    errors of a callback under test (``--callback``). With ``--subscribers N`` (fan-out), N
+    subscribers of their own on the topic, each with its own sequences: each must get every
+    message; counters and latencies are over all of them."""
 
     def __init__(self, options: ProbeOptions) -> None:
         self.options = options
         self.lock = threading.Lock()
         self.latency = Histogram()
-        self.sequences: dict[int, Sequences] = {}
+        # per subscriber, per publisher id
+        self.fanout: list[dict[int, Sequences]] = [{} for _ in range(options.subscribers)]
+        self.sequences = self.fanout[0]
         self.samples: list[tuple[float, str]] = []
         self.seen_since_report = 0
         self.unsequenced = 0
@@ -93,28 +99,32 @@ class Probe:
             "engine": options.engine,
             **subscriber_options(options.option),  # the user's win
         }
-        callback = self.on_message_async if is_async_callable(self.user) else self.on_message
-        self.subscriber = Subscriber(
-            broker=options.url,
-            topic=options.topic,
-            callback=callback,
-            on_error=self.on_error,
-            **settings,
-        )
+        handler = self.on_message_async if is_async_callable(self.user) else self.on_message
+        self.subscribers = [
+            Subscriber(
+                broker=options.url,
+                topic=options.topic,
+                callback=functools.partial(handler, index),
+                on_error=self.on_error,
+                **settings,
+            )
+            for index in range(options.subscribers)
+        ]
+        self.subscriber = self.subscribers[0]
 
-    def on_message(self, message: Message) -> None:
+    def on_message(self, index: int, message: Message) -> None:
         started = time.time()
         if self.options.callback_ms:
             time.sleep(self.options.callback_ms / 1000)  # simulated work in the callback
-        self.account(message, started)
+        self.account(message, started, index)
         if self.user is not None:
             self.user(message)
 
-    async def on_message_async(self, message: Message) -> None:
+    async def on_message_async(self, index: int, message: Message) -> None:
         started = time.time()
         if self.options.callback_ms:
             await asyncio.sleep(self.options.callback_ms / 1000)  # simulated work
-        self.account(message, started)
+        self.account(message, started, index)
         assert self.user is not None
         await self.user(message)
 
@@ -124,9 +134,9 @@ class Probe:
                 trace = "".join(traceback.format_exception(error)).rstrip()
                 self.errors.append(f"topic {message.topic!r}: {trace}")
 
-    def account(self, message: Message, started: float) -> None:
+    def account(self, message: Message, started: float, index: int = 0) -> None:
         """The latency from the header's send time to ``started`` (when the callback began), and
-        the sequence; then the callback under test runs."""
+        the sequence, for subscriber ``index``; then the callback under test runs."""
         header = unpack_header(message.payload)
         with self.lock:
             if header is None:
@@ -134,7 +144,7 @@ class Probe:
                 return
             ms = max(0.0, (started - header.sent_at) * 1000)
             self.latency.add(ms)
-            self.sequences.setdefault(header.publisher_id, Sequences()).add(header.sequence)
+            self.fanout[index].setdefault(header.publisher_id, Sequences()).add(header.sequence)
             self.seen_since_report += 1
             # reservoir sampling: an even sample of this interval's latencies
             if len(self.samples) < self.options.samples:
@@ -144,8 +154,17 @@ class Probe:
                 if slot < self.options.samples:
                     self.samples[slot] = (ms, message.topic)
 
+    def stats(self) -> Stats:
+        """The subscribers' counters added up (the deepest queue: the deepest of them)."""
+        each = [sub.stats() for sub in self.subscribers]
+        if len(each) == 1:
+            return each[0]
+        total = {f.name: sum(getattr(s, f.name) for s in each) for f in dataclasses.fields(Stats)}
+        total["max_queue_depth"] = max(s.max_queue_depth for s in each)
+        return Stats(**total)
+
     def report(self, event: str = "report") -> dict[str, Any]:
-        stats = self.subscriber.stats()
+        stats = self.stats()
         with self.lock:
             samples, self.samples = self.samples, []
             self.seen_since_report = 0
@@ -171,11 +190,21 @@ class Probe:
                 "callback_errors": {"count": stats.failed, "first": list(self.errors)},
                 "samples": samples,
             }
+            if len(self.fanout) > 1:
+                data["fanout"] = [
+                    {
+                        "received": sum(s.count + s.duplicates for s in seen.values()),
+                        "missing": sum(s.highest + 1 - s.count for s in seen.values()),
+                        "duplicates": sum(s.duplicates for s in seen.values()),
+                    }
+                    for seen in self.fanout
+                ]
         return data
 
-    def publishers(self) -> dict[str, dict[str, int]]:
+    def publishers(self, index: int = 0) -> dict[str, dict[str, int]]:
+        """Per publisher, what subscriber ``index`` processed (:meth:`Sequences.summary`)."""
         with self.lock:
-            return {str(pid): seqs.summary() for pid, seqs in self.sequences.items()}
+            return {str(pid): seqs.summary() for pid, seqs in self.fanout[index].items()}
 
 
 def rss_kb(field: str = "VmRSS") -> int:
@@ -197,7 +226,8 @@ def emit(data: dict[str, Any]) -> None:
 def run(options: ProbeOptions) -> int:
     probe = Probe(options)
     with capture_signals() as stop:
-        probe.subscriber.start()
+        for subscriber in probe.subscribers:
+            subscriber.start()
         emit(
             {
                 "event": "ready",
@@ -210,14 +240,16 @@ def run(options: ProbeOptions) -> int:
         while not stop.wait(options.report_interval):
             emit(probe.report())
     began = time.monotonic()
-    final_stats = probe.subscriber.stop(timeout=options.stop_timeout)
+    for subscriber in probe.subscribers:
+        subscriber.stop(timeout=options.stop_timeout)
     stop_seconds = time.monotonic() - began
-    final = probe.report("final")
-    final["stats"] = dataclasses.asdict(final_stats)
+    final = probe.report("final")  # the final counts: stats() of a stopped subscriber is final
     final["stop_seconds"] = stop_seconds
     final["threads_left"] = sorted(
         t.name for t in threading.enumerate() if t is not threading.main_thread()
     )
     final["publishers"] = probe.publishers()
+    if len(probe.subscribers) > 1:
+        final["fanout_publishers"] = [probe.publishers(i) for i in range(len(probe.subscribers))]
     emit(final)
     return 0

@@ -205,3 +205,29 @@ def test_a_fleet_of_devices_each_with_its_own_connection(tmp_path: Path) -> None
     final = data["final"]
     assert final["stats"]["received"] >= data["sent"] >= 120  # 120 devices, a round each at least
     assert "MQTT-FLEET" in output  # connect and publish rows in Locust's statistics
+
+
+def test_fan_out_each_subscriber_gets_every_message(tmp_path: Path) -> None:
+    code, output, data = run_locust("fanout", tmp_path, "--run-time", "3s")
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    assert data["probe_options"]["subscribers"] == 3
+    assert data["stats"]["received"] >= 3 * data["sent"] > 0
+
+
+def test_fan_out_catches_a_subscriber_that_drops(tmp_path: Path) -> None:
+    # each subscriber drops the oldest of a 5-message buffer behind a 5 ms callback
+    code, _, data = run_locust(
+        "fanout",
+        tmp_path,
+        "--run-time",
+        "3s",
+        "--probe-max-queue-size",
+        "5",
+        "--probe-callback-ms",
+        "5",
+        "--mqtt-rate",
+        "0",
+    )
+    assert "every subscriber got every message" in _failed(data)
+    assert code == 1

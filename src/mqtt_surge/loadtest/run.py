@@ -79,11 +79,16 @@ class RunData:
         end_t = min(t for t, n in moving if n == last[1])
         return (last[1] - first_n) / (end_t - first_t) if end_t > first_t else 0.0
 
-    def lost(self) -> int:
+    def lost(self, subscriber: int | None = None) -> int:
         """Messages sent (acknowledged, or written at QoS 0) that the probe never processed: per
         publisher, sequences 0..n-1 were sent, and each must have arrived (one whose PUBACK a
-        stopping user never saw may arrive too: that is not a loss)."""
-        publishers = (self.final or {}).get("publishers", {})
+        stopping user never saw may arrive too: that is not a loss). ``subscriber``: that one of
+        a fan-out probe's subscribers."""
+        final = self.final or {}
+        if subscriber is None:
+            publishers = final.get("publishers", {})
+        else:
+            publishers = final.get("fanout_publishers", [{}])[subscriber]
         lost = 0
         for pid, sent in self.sent.items():
             seen = publishers.get(str(pid))

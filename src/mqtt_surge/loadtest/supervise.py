@@ -94,12 +94,13 @@ class ProbeProcess:
         """Let the probe receive what is still on its way (until it has all the run sent, stalls
         for ``idle`` seconds, or ``timeout`` passes), then stop it and read its last words."""
         run, proc = self.run, self._proc
+        copies = int(run.ready.get("options", {}).get("subscribers") or 1)  # fan-out
         deadline = time.monotonic() + timeout
         progress_at, last_received = time.monotonic(), -1
         while proc.poll() is None and time.monotonic() < deadline:
             stats = run.stats
             received = stats.get("received", 0)
-            if received >= run.total_sent and stats.get("queued", 1) == 0:
+            if received >= run.total_sent * copies and stats.get("queued", 1) == 0:
                 break
             if received != last_received:
                 progress_at, last_received = time.monotonic(), received
