@@ -55,6 +55,11 @@ class ProbeOptions:
     report_interval: float = _option(0.25)
     samples: int = _option(100, "latency samples per report")
     engine: str | None = _option(None, ENGINE_HELP, choices=ENGINES, load=True)
+    sequence_in: str = _option(
+        "header",
+        "where messages carry their sequence: header, properties (MQTT 5: the probe subscribes "
+        "with MQTT 5) or field:NAME (a JSON object payload)",
+    )
     subscribers: int = _option(
         1, "subscriber connections on the topic (fan-out): each must get every message", load=True
     )

@@ -36,7 +36,8 @@ from ._probe_options import ProbeOptions, import_callback, subscriber_options
 from ._signals import capture_signals
 from ._stats import Stats
 from .subscriber import Subscriber, is_async_callable
-from .testing import Sequences, unpack_header
+from .testing import Sequences
+from .testing.sequence import check_carrier, read_sequence
 
 HISTOGRAM_STEP_MS = 0.1
 HISTOGRAM_BUCKETS = 200_000  # 0.1 ms resolution up to 20 s; later latencies land in the last
@@ -87,6 +88,8 @@ class Probe:
         self.samples: list[tuple[float, str]] = []
         self.seen_since_report = 0
         self.unsequenced = 0
+        self.carrier = check_carrier(options.sequence_in)
+        self.sequenced_by: dict[str, int] = {}  # where the sequences were found: count
         self.errors: list[str] = []  # the first FIRST_ERRORS tracebacks
         self.user = import_callback(options.callback) if options.callback else None
         settings: dict[str, Any] = {
@@ -97,6 +100,8 @@ class Probe:
             "ack": options.ack,
             "warn_interval": 1.0,
             "engine": options.engine,
+            # user properties travel in MQTT 5 only
+            **({"protocol": 5} if self.carrier == "properties" else {}),
             **subscriber_options(options.option),  # the user's win
         }
         handler = self.on_message_async if is_async_callable(self.user) else self.on_message
@@ -137,11 +142,12 @@ class Probe:
     def account(self, message: Message, started: float, index: int = 0) -> None:
         """The latency from the header's send time to ``started`` (when the callback began), and
         the sequence, for subscriber ``index``; then the callback under test runs."""
-        header = unpack_header(message.payload)
+        header, found_in = read_sequence(message, self.carrier)
         with self.lock:
             if header is None:
                 self.unsequenced += 1
                 return
+            self.sequenced_by[found_in] = self.sequenced_by.get(found_in, 0) + 1
             ms = max(0.0, (started - header.sent_at) * 1000)
             self.latency.add(ms)
             self.fanout[index].setdefault(header.publisher_id, Sequences()).add(header.sequence)
@@ -183,6 +189,7 @@ class Probe:
                 "reorders": sum(s.reorders for s in sequences),
                 "missing": sum(s.highest + 1 - s.count for s in sequences),
                 "unsequenced": self.unsequenced,
+                "sequenced_by": dict(self.sequenced_by),
                 "rss_kb": rss_kb(),
                 "peak_rss_kb": rss_kb("VmHWM"),
                 "queue_full_warnings": stats.queue_full_warnings,

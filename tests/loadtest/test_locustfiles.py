@@ -138,13 +138,15 @@ def test_processes_2_is_judged_on_the_master(tmp_path: Path) -> None:
 ROOT = LOCUSTFILES.parent
 
 
-def run_locust_from_root(tmp_path: Path, *args: str) -> tuple[int, str, dict]:
+def run_locust_from_root(
+    tmp_path: Path, *args: str, locustfile: str = "throughput"
+) -> tuple[int, str, dict]:
     """As the README shows it: ``locust -f locustfiles/throughput.py`` from the repository root
     (pyproject.toml's [tool.locust] holds the headless defaults), so that the probe can import
     ``examples.app.handlers``."""
     verdict = tmp_path / "verdict.json"
     result = subprocess.run(
-        [LOCUST, "-f", "locustfiles/throughput.py", "--run-time", "3s", *args],
+        [LOCUST, "-f", f"locustfiles/{locustfile}.py", "--run-time", "3s", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -231,3 +233,39 @@ def test_fan_out_catches_a_subscriber_that_drops(tmp_path: Path) -> None:
     )
     assert "every subscriber got every message" in _failed(data)
     assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("carrier", "engine", "found_in"),
+    [("properties", "gmqtt", "properties"), ("field:seq", "paho", "field")],
+)
+def test_your_own_payloads_keep_the_checks(
+    tmp_path: Path, carrier: str, engine: str, found_in: str
+) -> None:
+    code, output, data = run_locust(
+        "telemetry",
+        tmp_path,
+        "--run-time",
+        "3s",
+        "--mqtt-sequence-in",
+        carrier,
+        "--probe-engine",
+        engine,
+    )
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    assert data["final"]["sequenced_by"] == {found_in: data["stats"]["received"]}
+    assert data["stats"]["received"] >= data["sent"] > 0
+
+
+def test_a_json_handler_passes_on_json_telemetry(tmp_path: Path) -> None:
+    # the handler that fails on the suite's binary payloads, on payloads of its own kind
+    code, output, data = run_locust_from_root(
+        tmp_path,
+        "--probe-callback",
+        "examples.app.handlers:on_reading_json",
+        locustfile="telemetry",
+    )
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    assert data["stats"]["processed"] >= data["sent"] > 0

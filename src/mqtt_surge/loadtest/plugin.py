@@ -29,6 +29,7 @@ from .._probe_options import (
     subscriber_options,
 )
 from ..brokers import ENGINES as BROKER_ENGINES
+from ..testing.sequence import check_carrier
 from .checks import CHECKS, publish_only_summary, verdict
 from .run import SENT, RunData
 from .supervise import BrokerProcess, ProbeProcess
@@ -70,6 +71,12 @@ def _add_options(parser: Any) -> None:
         help="QoS of the publishes and of the probe's subscription (default: the user class's; 1)",
     )
     add("--mqtt-rate", type=float, default=0.0, help="messages/s per user; 0: unpaced")
+    add(
+        "--mqtt-sequence-in",
+        default=None,
+        help="where publishers carry the sequence: header | properties (MQTT 5) | field:NAME "
+        "(default: the user class's sequence_in, header)",
+    )
     add("--mqtt-batch", type=int, default=0, help="messages per request event (0: the user's)")
     add(
         "--mqtt-fleet-devices",
@@ -130,6 +137,8 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         subscriber_options(options.probe_option)
         if options.probe_callback:
             parse_callback(options.probe_callback)
+        if options.mqtt_sequence_in:
+            check_carrier(options.mqtt_sequence_in)
     except (ConfigError, TypeError) as exc:
         sys.exit(f"mqtt-surge: {exc}")
     spec = options.mqtt_broker
@@ -179,11 +188,14 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
         )
 
     load_options = [f.name for f in dataclasses.fields(ProbeOptions) if f.metadata.get("load")]
+    carriers = {getattr(cls, "sequence_in", "header") for cls in environment.user_classes}
+    sequence_in = options.mqtt_sequence_in or (carriers.pop() if len(carriers) == 1 else "header")
     probe = session.probe = ProbeProcess(
         str(environment.host),
         f"{options.mqtt_topic}/#",
         {
             "qos": 1 if options.mqtt_qos is None else options.mqtt_qos,
+            "sequence_in": sequence_in,
             **{name: getattr(options, f"probe_{name}") for name in load_options},
         },
         run,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import string
 import threading
 import time
 import uuid
@@ -10,8 +12,16 @@ from typing import Any, ClassVar
 
 from locust import User
 
+from .._errors import ConfigError
 from .._url import parse_broker
 from ..testing import new_publisher_id, publisher_client, sequenced_payload
+from ..testing.sequence import (
+    FIELD_PREFIX,
+    SEQUENCE_PROPERTY,
+    check_carrier,
+    pack_header,
+    sequence_text,
+)
 from ..transports import paho as _paho
 from .run import SENT
 
@@ -55,9 +65,18 @@ class MqttPublisherUser(User):
     - ``wait_time``: :func:`paced` by default: ``--mqtt-rate`` messages per second per user
       (0: as fast as the acknowledgements come back).
 
-    Every payload carries the header of :mod:`mqtt_surge.testing` (publisher id, sequence, send
-    time), which the probe uses for latency, gaps, duplicates and order. Override
-    :meth:`event_name` to rename the rows Locust shows (``publish:{qos}:{topic}``).
+    - ``payload``: your own payloads (None: padding after the sequence header). A callable
+      ``payload(user, sequence)`` returning bytes, str or a dict (sent as JSON), or a template
+      string with ``$user``, ``$seq`` and ``$time`` (``string.Template``: JSON braces need no
+      escaping), e.g. ``'{"sensor": "$user", "n": $seq, "temp": 21.5}'``.
+    - ``sequence_in`` (``--mqtt-sequence-in`` overrides it): where each message carries its
+      publisher id, sequence and send time: ``"header"`` (22 bytes before the payload; any MQTT
+      version), ``"properties"`` (an MQTT 5 user property ``mqtt-surge-seq``: the payload stays
+      yours byte for byte; the user and the probe then speak MQTT 5), or ``"field:NAME"`` (field
+      NAME of a JSON object payload).
+
+    The probe uses the sequence for latency, gaps, duplicates and order whichever carries it.
+    Override :meth:`event_name` to rename the rows Locust shows (``publish:{qos}:{topic}``).
     """
 
     abstract = True
@@ -65,6 +84,8 @@ class MqttPublisherUser(User):
     qos: ClassVar[int] = 1
     payload_size: ClassVar[int] = 64
     batch: ClassVar[int] = 1
+    payload: ClassVar[Any] = None
+    sequence_in: ClassVar[str] = "header"
     connect_timeout: ClassVar[float] = 10.0
     publish_timeout: ClassVar[float] = 30.0
     wait_time = paced()
@@ -81,6 +102,8 @@ class MqttPublisherUser(User):
         self._connected = threading.Event()
         self._connect_rc: Any = None
         self.next_publish_at = 0.0  # when the pace lets this user publish next
+        chosen = getattr(environment.parsed_options, "mqtt_sequence_in", None)
+        self.carrier = check_carrier(chosen or self.sequence_in)
 
     @property
     def resolved_topic(self) -> str:
@@ -95,7 +118,8 @@ class MqttPublisherUser(User):
     def on_start(self) -> None:
         url = parse_broker(self.host or "localhost")
         # no cap on QoS 1 in flight: a batch goes out at once
-        client = publisher_client(url, f"locust-{self.user_id}", inflight=0)
+        protocol = 5 if self.carrier == "properties" else 4
+        client = publisher_client(url, f"locust-{self.user_id}", protocol=protocol, inflight=0)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
         self._client = client
@@ -161,8 +185,8 @@ class MqttPublisherUser(User):
         with self._lock:
             self._all_done.clear()
             for _ in range(count):
-                payload = sequenced_payload(self.publisher_id, next(self._sequence), size)
-                info = client.publish(topic, payload, qos)
+                payload, properties = self.message(next(self._sequence), size)
+                info = client.publish(topic, payload, qos, properties=properties)
                 if info.rc:
                     error = RuntimeError(f"publish failed: {_paho.error_string(info.rc)}")
                     break
@@ -179,6 +203,33 @@ class MqttPublisherUser(User):
             self.event_name(qos, topic), "publish", started, published * size, error, published
         )
         return published
+
+    def message(self, sequence: int, size: int) -> tuple[bytes, Any]:
+        """The payload and MQTT 5 properties of message ``sequence``, the sequence where
+        ``sequence_in`` says."""
+        if self.payload is None and self.carrier == "header":
+            return sequenced_payload(self.publisher_id, sequence, size), None
+        body = self._body(sequence)
+        if self.carrier == "header":
+            return pack_header(self.publisher_id, sequence) + _as_bytes(body, size), None
+        text = sequence_text(self.publisher_id, sequence)
+        if self.carrier == "properties":
+            properties = _paho.publish_properties({"UserProperty": [(SEQUENCE_PROPERTY, text)]})
+            return _as_bytes(body, size), properties
+        document = body if isinstance(body, dict) else json.loads(body or "{}")
+        if not isinstance(document, dict):
+            raise ConfigError(f"sequence_in={self.carrier!r} needs a JSON object payload")
+        document[self.carrier[len(FIELD_PREFIX) :]] = text
+        return json.dumps(document).encode(), None
+
+    def _body(self, sequence: int) -> Any:
+        if self.payload is None or isinstance(self.payload, (bytes, dict)):
+            return self.payload
+        if isinstance(self.payload, str):
+            return string.Template(self.payload).substitute(
+                user=self.user_id, seq=sequence, time=time.time()
+            )
+        return type(self).payload(self, sequence)
 
     def _fire(
         self,
@@ -198,3 +249,14 @@ class MqttPublisherUser(User):
             exception=error,
             context={"messages": messages},
         )
+
+
+def _as_bytes(body: Any, size: int) -> bytes:
+    """A payload as bytes: bytes as they are, text as UTF-8, a dict as JSON, None as padding."""
+    if body is None:
+        return b"." * size
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, dict):
+        return json.dumps(body).encode()
+    return str(body).encode()

@@ -149,14 +149,14 @@ class Publisher:
             raise ConfigError(
                 f"unknown publish properties {sorted(unknown)}: use {', '.join(PUBLISH_PROPERTIES)}"
             )
-        from paho.mqtt.packettypes import PacketTypes  # noqa: PLC0415
-        from paho.mqtt.properties import Properties  # noqa: PLC0415
-
-        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        for name, value in given.items():
-            pairs = name == "user_properties" and isinstance(value, Mapping)
-            setattr(props, PUBLISH_PROPERTIES[name], list(value.items()) if pairs else value)
-        return props
+        return _paho.publish_properties(
+            {
+                PUBLISH_PROPERTIES[name]: list(value.items())
+                if name == "user_properties" and isinstance(value, Mapping)
+                else value
+                for name, value in given.items()
+            }
+        )
 
     @property
     def client(self) -> Any:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 import struct
 import time
 from collections.abc import Iterable
+from typing import Any
 
+from .._errors import ConfigError
 from .._message import Message
 
 HEADER = struct.Struct("!2sIQd")
@@ -39,6 +42,74 @@ def unpack_header(payload: bytes) -> Header | None:
         return None
     _, publisher_id, sequence, sent_at = HEADER.unpack_from(payload)
     return Header(publisher_id, sequence, sent_at)
+
+
+# Where a publisher carries the sequence when the payload is its own (the load suite's
+# --mqtt-sequence-in): "header" prefixes the 22 bytes above; "properties" puts
+# "publisher:sequence:sent_at" in an MQTT 5 user property; "field:NAME" puts it in field NAME of
+# a JSON object payload
+CARRIERS = ("header", "properties")
+FIELD_PREFIX = "field:"
+SEQUENCE_PROPERTY = "mqtt-surge-seq"
+
+
+def check_carrier(carrier: str) -> str:
+    """``carrier`` if it is one of header, properties, field:NAME; ConfigError otherwise."""
+    if carrier in CARRIERS or (carrier.startswith(FIELD_PREFIX) and carrier[len(FIELD_PREFIX) :]):
+        return carrier
+    raise ConfigError(f"the sequence goes in header, properties or field:NAME, got {carrier!r}")
+
+
+def sequence_text(publisher_id: int, sequence: int, sent_at: float | None = None) -> str:
+    """The sequence as text, for a user property or a JSON field."""
+    return f"{publisher_id}:{sequence}:{time.time() if sent_at is None else sent_at!r}"
+
+
+def parse_sequence_text(text: object) -> Header | None:
+    if not isinstance(text, str):
+        return None
+    parts = text.split(":")
+    if len(parts) != 3:
+        return None
+    try:
+        return Header(int(parts[0]), int(parts[1]), float(parts[2]))
+    except ValueError:
+        return None
+
+
+def _user_properties(properties: Any) -> list[tuple[str, str]]:
+    """MQTT 5 user properties as the engines hand them over: paho's Properties object, or
+    gmqtt's dict."""
+    if properties is None:
+        return []
+    if isinstance(properties, dict):
+        pairs = properties.get("user_property") or []
+    else:
+        pairs = getattr(properties, "UserProperty", None) or []
+    return [(str(pair[0]), str(pair[1])) for pair in pairs if len(pair) == 2]
+
+
+def read_sequence(message: Message, carrier: str = "header") -> tuple[Header | None, str]:
+    """The sequence ``message`` carries, and where it was found (``"header"``,
+    ``"properties"``, ``"field"``, or ``""`` when it carries none). The header is looked for
+    first, whatever ``carrier`` says."""
+    header = unpack_header(message.payload)
+    if header is not None:
+        return header, "header"
+    if carrier == "properties":
+        for name, value in _user_properties(message.properties):
+            if name == SEQUENCE_PROPERTY:
+                found = parse_sequence_text(value)
+                return found, "properties" if found else ""
+    elif carrier.startswith(FIELD_PREFIX):
+        try:
+            document = json.loads(message.payload)
+        except ValueError:
+            return None, ""
+        if isinstance(document, dict):
+            found = parse_sequence_text(document.get(carrier[len(FIELD_PREFIX) :]))
+            return found, "field" if found else ""
+    return None, ""
 
 
 def sequenced_payload(publisher_id: int, sequence: int, size: int = HEADER.size) -> bytes:

@@ -9,7 +9,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import paho.mqtt.client as mqtt
@@ -111,6 +111,17 @@ def close(client: mqtt.Client) -> None:
         reset = getattr(client, "_reset_sockets", None)
         if callable(reset):
             reset()
+
+
+def publish_properties(values: Mapping[str, Any]) -> Any:
+    """MQTT 5 PUBLISH properties from ``{paho property name: value}`` (``UserProperty``: pairs)."""
+    from paho.mqtt.packettypes import PacketTypes  # noqa: PLC0415 - MQTT 5 publishers only
+    from paho.mqtt.properties import Properties  # noqa: PLC0415
+
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    for name, value in values.items():
+        setattr(properties, name, value)
+    return properties
 
 
 def fields(msg: mqtt.MQTTMessage, with_properties: bool) -> tuple[str, bytes, int, bool, int, Any]:
