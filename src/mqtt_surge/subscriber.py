@@ -32,6 +32,7 @@ from ._options import (
     SubscriberOptions,
     TopicSpec,
     is_async_callable,
+    is_broker,
 )
 from ._pipeline import Pipeline
 from ._stats import Stats
@@ -139,7 +140,7 @@ class Subscriber(StartStop):
         # apart by it
         self._client_id = options.client_id or f"mqtt-surge-{uuid.uuid4().hex[:12]}"
         # a broker object has a URL only once started: read it at start
-        self._url = None if _is_broker_object(options) else options.url()
+        self._url = None if is_broker(options.broker) else options.url()
         self._state_lock = threading.Lock()
         self._state = State.NEW
         self._stopped = threading.Event()
@@ -370,10 +371,6 @@ class Subscriber(StartStop):
         tb: TracebackType | None,
     ) -> None:
         await self.astop()
-
-
-def _is_broker_object(options: SubscriberOptions) -> bool:
-    return not isinstance(options.broker, (str, BrokerURL))
 
 
 MQTTSubscriber = Subscriber
