@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import pickle
 import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Union
@@ -75,6 +76,9 @@ class SubscriberOptions:
     # "paho", "gmqtt", None ($MQTT_SURGE_ENGINE, else paho), or a transport factory (such as
     # mqtt_surge.transports.fake.FakeBroker) for tests without a broker
     engine: Engine | TransportFactory | None = None
+    # processes > 1: that many child processes, each a subscriber on $share/<shared_group>/...
+    processes: int = 1
+    shared_group: str | None = None
 
     # derived, set by __post_init__
     topics: tuple[tuple[str, int], ...] = dataclasses.field(init=False)
@@ -176,6 +180,36 @@ class SubscriberOptions:
             raise ConfigError(
                 f"engine must be 'paho', 'gmqtt' or a transport factory, got {engine!r}"
             )
+        self._check_processes()
+
+    def _check_processes(self) -> None:
+        _check_positive("processes", self.processes)
+        group = self.shared_group
+        if group is not None and (
+            not isinstance(group, str) or not group or any(c in group for c in "/+#\x00")
+        ):
+            raise ConfigError(
+                f"shared_group must be a non-empty name without '/', '+' or '#', got {group!r}"
+            )
+        if self.processes == 1:
+            return
+        if self.loop is not None:
+            raise ConfigError("processes > 1 runs callbacks in other processes: loop= cannot go")
+        capabilities = getattr(self.broker, "capabilities", None)
+        gaps = capabilities.missing(needs=["shared_subscriptions"]) if capabilities else []
+        if gaps:
+            raise ConfigError(
+                f"processes > 1 shares one subscription among processes, and this broker lacks "
+                f"{gaps[0]}; use mosquitto or the embedded broker"
+            )
+        if self.transport_factory is not None:
+            raise ConfigError("processes > 1 needs engine='paho' or 'gmqtt', not a factory")
+        for name, value in (
+            ("callback", self.callback),
+            ("callbacks", self.callbacks),
+            ("on_error", self.on_error),
+        ):
+            _check_picklable(name, value)
 
     def _check_session(self) -> None:
         clean_session, session_expiry = self.clean_session, self.session_expiry
@@ -223,6 +257,26 @@ class SubscriberOptions:
     def any_async(self) -> bool:
         callbacks = [fn for _, fn in self.routes] + ([self.callback] if self.callback else [])
         return any(is_async_callable(fn) for fn in callbacks)
+
+    def child_options(self, url: BrokerURL, group: str) -> dict[str, Any]:
+        """The keywords of each child of a ``processes > 1`` subscriber: these options, one
+        process each, on the shared form of every filter (``client_id`` is set per child)."""
+        names = [f.name for f in dataclasses.fields(self) if f.init]
+        kwargs = {name: getattr(self, name) for name in names}
+        kwargs.update(
+            broker=url,
+            topic=[
+                (name if name.startswith("$share/") else f"$share/{group}/{name}", qos)
+                for name, qos in self.topics
+            ],
+            callbacks=dict(self.routes) or None,
+            processes=1,
+            shared_group=None,
+            engine=self.engine_name,
+            username=None,  # in the URL already
+            password=None,
+        )
+        return kwargs
 
     def url(self) -> BrokerURL:
         """The broker's URL with the credentials given here. A broker object's URL is read now
@@ -314,6 +368,16 @@ def _check_text(name: str, value: object, *, secret: bool = False) -> str | None
     if size > MAX_STRING:
         raise ConfigError(f"{name} is longer than 65,535 bytes in UTF-8 ({size:,})")
     return value
+
+
+def _check_picklable(name: str, value: object) -> None:
+    try:
+        pickle.dumps(value)
+    except Exception as exc:  # any pickling failure: the reason is in the message
+        raise ConfigError(
+            f"processes > 1 sends {name} to each process, so it must be importable by name (a "
+            f"module-level function) or picklable; {value!r} is not: {exc}"
+        ) from None
 
 
 def _check_positive(name: str, value: object) -> int:

@@ -35,6 +35,7 @@ from ._options import (
     is_broker,
 )
 from ._pipeline import Pipeline
+from ._processes import ProcessGroup
 from ._stats import Stats
 from ._url import BrokerURL
 from ._warn import warn_caller
@@ -94,6 +95,8 @@ class Subscriber(StartStop):
         on_error: ErrorHook | None = None,
         warn_interval: float = 5.0,
         engine: Engine | TransportFactory | None = None,
+        processes: int = 1,
+        shared_group: str | None = None,
     ) -> None:
         self._init(
             SubscriberOptions(
@@ -120,6 +123,8 @@ class Subscriber(StartStop):
                 on_error=on_error,
                 warn_interval=warn_interval,
                 engine=engine,
+                processes=processes,
+                shared_group=shared_group,
             )
         )
 
@@ -149,6 +154,7 @@ class Subscriber(StartStop):
         self._transport: Transport | None = None
         self._watchdog: Watchdog | None = None
         self._connection: Connection | None = None
+        self._group: ProcessGroup | None = None  # processes > 1
 
     @property
     def url(self) -> BrokerURL:
@@ -167,6 +173,17 @@ class Subscriber(StartStop):
     @property
     def state(self) -> State:
         return self._state
+
+    @property
+    def restarts(self) -> int:
+        """Child processes restarted after they died (``processes`` > 1)."""
+        return self._group.restarts if self._group is not None else 0
+
+    def process_stats(self) -> list[Stats]:
+        """Each child process's counters (``processes`` > 1; else this one's, alone)."""
+        if self._group is not None:
+            return self._group.per_process()
+        return [self.stats()]
 
     @property
     def running(self) -> bool:
@@ -202,9 +219,12 @@ class Subscriber(StartStop):
             self._stopped.clear()
             self._final = None
         try:
-            connection = self._launch(running_loop)
-            if wait:
-                connection.wait_subscribed(timeout)
+            if self.options.processes > 1:
+                self._launch_processes(timeout)
+            else:
+                connection = self._launch(running_loop)
+                if wait:
+                    connection.wait_subscribed(timeout)
         except BaseException:
             self._shutdown(timeout=1.0, drain=False)
             raise
@@ -212,6 +232,15 @@ class Subscriber(StartStop):
             if self._state is State.STARTING:  # a callback may have begun a stop meanwhile
                 self._state = State.RUNNING
         return self
+
+    def _launch_processes(self, timeout: float) -> None:
+        """``processes`` children on the shared subscription; back once each has its SUBACK."""
+        options = self.options
+        group = options.shared_group or f"mqtt-surge-{self._client_id}"
+        self._group = ProcessGroup(
+            options.processes, Subscriber, options.child_options(self.url, group), self._client_id
+        )
+        self._group.start(timeout)
 
     def _launch(self, running_loop: asyncio.AbstractEventLoop | None) -> Connection:
         options = self.options
@@ -247,6 +276,8 @@ class Subscriber(StartStop):
         """A consistent snapshot of the counters (see :class:`Stats`)."""
         if self._final is not None:
             return self._final
+        if self._group is not None:
+            return self._group.stats()
         if self._pipeline is None or self._connection is None:
             return Stats()
         return self._pipeline.stats(reconnects=self._connection.reconnects)
@@ -327,6 +358,9 @@ class Subscriber(StartStop):
             return max(0.0, deadline - clock())
 
         try:
+            if self._group is not None:
+                # every child stops as a subscriber does, in parallel
+                self._group.stop(timeout, drain)
             if pipeline is not None:
                 # 1. ask the broker to stop sending; what it had under way still comes, and
                 #    is taken while the buffer drains, until everything settled
