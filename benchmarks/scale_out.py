@@ -23,25 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from _common import RawPublisher
+from _work import cpu_bound, io_bound
 
-from mqtt_surge import Message, MosquittoBroker, Subscriber
+from mqtt_surge import MosquittoBroker, Subscriber
 
 RESULTS = Path(__file__).parent / "results"
-SPIN = 6000  # iterations of the loop below: about 200 us on this machine
-
-
-def cpu_bound(message: Message) -> None:
-    """About 200 us of pure-Python work (holds the GIL)."""
-    total = 0
-    for i in range(SPIN):
-        total += i * i
-
-
-def io_bound(message: Message) -> None:
-    """A 1 ms wait, as for a database write (releases the GIL)."""
-    time.sleep(0.001)  # simulated I/O
-
-
 KINDS: dict[str, dict[str, Any]] = {
     "cpu": {"callback": cpu_bound, "worker_threads": 4},
     "io": {"callback": io_bound, "worker_threads": 8},
