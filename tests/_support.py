@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -69,6 +71,21 @@ def roundtrip(url: BrokerURL, payload: bytes = b"hello", qos: int = 1) -> bytes:
         client.disconnect()
         client.loop_stop()
     return received[0]
+
+
+def start_ready(script: str, *args: str) -> subprocess.Popen[str]:
+    """``python -c script args...`` in a child; returns once it printed READY (its signal that
+    it is subscribed)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    said = child.stdout.readline().strip()
+    if said != "READY":
+        child.kill()
+        child.wait(WAIT)
+        raise AssertionError(f"the child said {said!r} instead of READY")
+    return child
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str = "") -> None:

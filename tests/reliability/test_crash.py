@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -25,7 +23,7 @@ from typing import Any
 from mqtt_surge import Message, MosquittoBroker, Subscriber
 from mqtt_surge.testing import Publisher, unpack_header
 
-from .._support import WAIT, wait_until
+from .._support import WAIT, start_ready, wait_until
 
 SENT = 2000
 KILL_AFTER = 500
@@ -66,14 +64,8 @@ def test_a_killed_subscriber_gets_everything_it_had_not_finished_again(
     client_id = f"crash-{engine}-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "finished.txt"
     with MosquittoBroker() as broker:
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, broker.url.full, topic, client_id, str(log)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        child = start_ready(CHILD, broker.url.full, topic, client_id, str(log))
         try:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "READY"
             with Publisher(broker.url) as pub:
                 sent = pub.burst(topic, SENT, qos=1)
             wait_until(lambda: len(_finished(log)) >= KILL_AFTER, what="the child at work")

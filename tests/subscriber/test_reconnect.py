@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import uuid
@@ -19,7 +17,14 @@ from mqtt_surge import MosquittoBroker, Subscriber
 from mqtt_surge._wire import DISCONNECT, open_session
 from mqtt_surge.testing import Publisher, Recorder
 
-from .._support import WAIT, Gate, thread_idents, threads_started_since, wait_until
+from .._support import (
+    WAIT,
+    Gate,
+    start_ready,
+    thread_idents,
+    threads_started_since,
+    wait_until,
+)
 
 
 def test_broker_restart_reconnects_and_resubscribes(topic: str) -> None:
@@ -82,14 +87,8 @@ def test_after_processing_redelivers_what_a_killed_process_never_finished(
     client_id = f"crash-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "processed.jsonl"
     with MosquittoBroker() as broker:
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, broker.url.full, topic, client_id, str(log)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        child = start_ready(CHILD, broker.url.full, topic, client_id, str(log))
         try:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "READY"
             with Publisher(broker.url) as pub:
                 for n in range(6):
                     pub.publish(topic, str(n), qos=1)

@@ -177,9 +177,8 @@ class MqttFleetUser(User):
                 else:
                     error = failed
             writing += time.perf_counter() - wrote
-            # pace: spread the round's publishes over its period
             due = began + period * (index + per_chunk) / len(fleet)
-            gevent.sleep(max(0.0, due - time.monotonic()))
+            gevent.sleep(max(0.0, due - time.monotonic()))  # pace: spread the round over its period
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE,
             name=f"publish:{qos}",
