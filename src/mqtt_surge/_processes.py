@@ -179,6 +179,13 @@ class ProcessGroup:
         except MQTTSurgeError as exc:
             logger.error("mqtt_surge: could not restart subscriber process: %s", exc)  # noqa: TRY400 - the reason, not our traceback
             return
+        if self._stopping.is_set():  # a stop began while it started: it must not outlive it
+            with contextlib.suppress(OSError, EOFError):
+                replacement.conn.send(("stop", (1.0, False)))
+            replacement.process.join(5)
+            if replacement.process.is_alive():
+                replacement.process.kill()
+            return
         self._members[self._members.index(member)] = replacement
         self.restarts += 1  # counted once the replacement has its SUBACK
 
