@@ -3,11 +3,14 @@ link): fail here first if a gmqtt release moves it."""
 
 from __future__ import annotations
 
+import logging
 import time
+
+import pytest
 
 from mqtt_surge import Subscriber
 from mqtt_surge.brokers import BrokerBase
-from mqtt_surge.transports.gmqtt import GmqttTransport, _live_connection
+from mqtt_surge.transports.gmqtt import GmqttTransport, _ClientLog, _live_connection, gmqtt_logger
 
 from ._support import wait_until
 
@@ -34,3 +37,15 @@ def test_the_live_connection_has_the_attributes_the_watchdog_reads(
         wait_until(lambda: sub.stats().reconnects == 1, what="reconnected after drop()")
     finally:
         sub.stop()
+
+
+def test_gmqtts_debug_lines_pass_through_only_when_debug_is_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = _ClientLog(on_refused=lambda code: None)
+    with caplog.at_level(logging.WARNING, logger=gmqtt_logger.name):
+        log.debug("[MqttPackageHandler] RECV %s", "t")
+    assert not [r for r in caplog.records if "RECV" in r.getMessage()]
+    with caplog.at_level(logging.DEBUG, logger=gmqtt_logger.name):
+        log.debug("[MqttPackageHandler] RECV %s", "t")
+    assert [r.getMessage() for r in caplog.records] == ["[MqttPackageHandler] RECV t"]

@@ -68,6 +68,12 @@ class _ClientLog(logging.LoggerAdapter):  # type: ignore[type-arg]  # generic on
         super().__init__(gmqtt_logger, {})
         self._on_refused = on_refused
 
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        # gmqtt logs every packet at debug, twice per message: answer "off" in one call, as its
+        # own logger would, instead of the adapter's three
+        if self.logger.isEnabledFor(logging.DEBUG):
+            super().debug(msg, *args, **kwargs)
+
     def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
         if msg == _CONNACK_REFUSED and args:
             self._on_refused(int(str(args[0]), 16))
