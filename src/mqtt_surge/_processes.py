@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import ConfigError, ConnectError, MQTTSurgeError, SubscribeError
-from ._stats import Stats
+from ._stats import Stats, add_up
 
 logger = logging.getLogger("mqtt_surge")
 
@@ -35,16 +35,6 @@ _ERRORS: dict[str, type[MQTTSurgeError]] = {
     "SubscribeError": SubscribeError,
     "ConfigError": ConfigError,
 }
-_COUNTERS = [f.name for f in dataclasses.fields(Stats)]
-
-
-def add_up(each: list[Stats]) -> Stats:
-    """Counters of several subscribers as one (the deepest queue: the deepest of them)."""
-    if not each:
-        return Stats()
-    total = {name: sum(getattr(s, name) for s in each) for name in _COUNTERS}
-    total["max_queue_depth"] = max(s.max_queue_depth for s in each)
-    return Stats(**total)
 
 
 def _child(

@@ -46,3 +46,13 @@ class Stats:
             + self.queued
             + self.in_flight
         )
+
+
+def add_up(each: list[Stats]) -> Stats:
+    """Counters of several subscribers as one (the deepest queue: the deepest of them); the
+    invariant holds for the sum when it holds for each."""
+    if not each:
+        return Stats()
+    total = {f.name: sum(getattr(s, f.name) for s in each) for f in dataclasses.fields(Stats)}
+    total["max_queue_depth"] = max(s.max_queue_depth for s in each)
+    return Stats(**total)

@@ -34,7 +34,7 @@ from typing import Any
 from ._message import Message
 from ._probe_options import ProbeOptions, import_callback, subscriber_options
 from ._signals import capture_signals
-from ._stats import Stats
+from ._stats import Stats, add_up
 from .subscriber import Subscriber, is_async_callable
 from .testing import Sequences
 from .testing.sequence import check_carrier, read_sequence
@@ -163,11 +163,7 @@ class Probe:
     def stats(self) -> Stats:
         """The subscribers' counters added up (the deepest queue: the deepest of them)."""
         each = [sub.stats() for sub in self.subscribers]
-        if len(each) == 1:
-            return each[0]
-        total = {f.name: sum(getattr(s, f.name) for s in each) for f in dataclasses.fields(Stats)}
-        total["max_queue_depth"] = max(s.max_queue_depth for s in each)
-        return Stats(**total)
+        return each[0] if len(each) == 1 else add_up(each)
 
     def report(self, event: str = "report") -> dict[str, Any]:
         stats = self.stats()
