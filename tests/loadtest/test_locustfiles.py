@@ -20,12 +20,18 @@ LOCUST = str(_SIBLING) if _SIBLING.exists() else (shutil.which("locust") or "loc
 pytestmark = pytest.mark.slow
 
 
-def run_locust(name: str, tmp_path: Path, *args: str) -> tuple[int, str, dict]:
+def run_locust(
+    name: str, tmp_path: Path, *args: str, from_root: bool = False
+) -> tuple[int, str, dict]:
+    """``from_root``: as the README shows it, ``locust -f locustfiles/NAME.py`` from the
+    repository root (pyproject.toml's [tool.locust] holds the headless defaults), so that the
+    probe can import ``examples.app.handlers``."""
     verdict = tmp_path / "verdict.json"
     env = {**os.environ, "MQTT_SURGE_VERDICT_JSON": str(verdict)}
     result = subprocess.run(
-        [LOCUST, "-f", f"{name}.py", *args],
-        cwd=LOCUSTFILES,  # picks up locustfiles/locust.conf, as the README says
+        [LOCUST, "-f", f"locustfiles/{name}.py" if from_root else f"{name}.py", *args],
+        # locustfiles/ picks up locustfiles/locust.conf, as the README says
+        cwd=LOCUSTFILES.parent if from_root else LOCUSTFILES,
         capture_output=True,
         text=True,
         timeout=240,
@@ -135,38 +141,19 @@ def test_processes_2_is_judged_on_the_master(tmp_path: Path) -> None:
     assert output.count("mqtt-surge verdict") == 1
 
 
-ROOT = LOCUSTFILES.parent
-
-
-def run_locust_from_root(
-    tmp_path: Path, *args: str, locustfile: str = "throughput"
-) -> tuple[int, str, dict]:
-    """As the README shows it: ``locust -f locustfiles/throughput.py`` from the repository root
-    (pyproject.toml's [tool.locust] holds the headless defaults), so that the probe can import
-    ``examples.app.handlers``."""
-    verdict = tmp_path / "verdict.json"
-    result = subprocess.run(
-        [LOCUST, "-f", f"locustfiles/{locustfile}.py", "--run-time", "3s", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, "MQTT_SURGE_VERDICT_JSON": str(verdict)},
-        check=False,
-    )
-    data = json.loads(verdict.read_text()) if verdict.exists() else {}
-    return result.returncode, result.stdout + result.stderr, data
-
-
 def test_your_callback_and_options_under_load(tmp_path: Path) -> None:
-    code, output, data = run_locust_from_root(
+    code, output, data = run_locust(
+        "throughput",
         tmp_path,
+        "--run-time",
+        "3s",
         "--probe-callback",
         "examples.app.handlers:on_reading",
         "--probe-option",
         "worker_threads=8",
         "--probe-option",
         "ordered='topic'",
+        from_root=True,
     )
     assert _failed(data) == [], output[-3000:]
     assert code == 0
@@ -178,8 +165,14 @@ def test_your_callback_and_options_under_load(tmp_path: Path) -> None:
 
 
 def test_a_failing_callback_fails_the_run_and_shows_why(tmp_path: Path) -> None:
-    code, output, data = run_locust_from_root(
-        tmp_path, "--probe-callback", "examples.app.handlers:on_reading_json"
+    code, output, data = run_locust(
+        "throughput",
+        tmp_path,
+        "--run-time",
+        "3s",
+        "--probe-callback",
+        "examples.app.handlers:on_reading_json",
+        from_root=True,
     )
     assert _failed(data) == ["the callback raised nothing"]
     assert code == 1
@@ -192,7 +185,15 @@ def test_a_failing_callback_fails_the_run_and_shows_why(tmp_path: Path) -> None:
 
 
 def test_a_bad_probe_option_stops_the_run_before_it_starts(tmp_path: Path) -> None:
-    code, output, data = run_locust_from_root(tmp_path, "--probe-option", "worker_threads=0")
+    code, output, data = run_locust(
+        "throughput",
+        tmp_path,
+        "--run-time",
+        "3s",
+        "--probe-option",
+        "worker_threads=0",
+        from_root=True,
+    )
     assert code != 0
     assert "worker_threads must be an int >= 1, got 0" in output
     assert data == {}  # no run, no verdict
@@ -260,11 +261,14 @@ def test_your_own_payloads_keep_the_checks(
 
 def test_a_json_handler_passes_on_json_telemetry(tmp_path: Path) -> None:
     # the handler that fails on the suite's binary payloads, on payloads of its own kind
-    code, output, data = run_locust_from_root(
+    code, output, data = run_locust(
+        "telemetry",
         tmp_path,
+        "--run-time",
+        "3s",
         "--probe-callback",
         "examples.app.handlers:on_reading_json",
-        locustfile="telemetry",
+        from_root=True,
     )
     assert _failed(data) == [], output[-3000:]
     assert code == 0
