@@ -43,35 +43,44 @@ def test_sequences_summary() -> None:
     }
 
 
-def _stop(probe: subprocess.Popen[str]) -> list[dict]:
-    """SIGTERM, then every line the probe still prints; it must exit 0."""
-    assert probe.stdout is not None
-    probe.send_signal(signal.SIGTERM)
-    lines = [json.loads(line) for line in probe.stdout]
-    assert probe.wait(WAIT) == 0
-    return lines
-
-
-def test_probe_process_reports_and_stops_gracefully(embedded: BrokerBase, topic: str) -> None:
+def run_probe(
+    broker: BrokerBase, topic: str, count: int, *args: str, until: str = "received"
+) -> tuple[dict, list[dict], str]:
+    """``mqtt-surge probe`` on ``topic/#`` (from the repository root, where ``examples/`` is),
+    ``count`` sequenced QoS 1 messages, reports read until ``until`` (a counter of its reports)
+    reached ``count``, then SIGTERM; it must exit 0. Its ready line, every line after the
+    SIGTERM, and its stderr."""
     probe = subprocess.Popen(
-        [sys.executable, "-m", "mqtt_surge", "probe", embedded.url.full, f"{topic}/#"],
+        [sys.executable, "-m", "mqtt_surge", "probe", broker.url.full, f"{topic}/#", *args],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # a few lines at most (failures are logged once a second)
         text=True,
+        cwd=Path(__file__).parents[1],
     )
     try:
         assert probe.stdout is not None
+        assert probe.stderr is not None
         ready = json.loads(probe.stdout.readline())
         assert ready["event"] == "ready"
-        with Publisher(embedded.url) as pub:
-            sent = pub.burst(f"{topic}/a", 300, qos=1)
-            received = 0
-            while received < len(sent):  # reports come every 0.25 s
+        with Publisher(broker.url) as pub:
+            pub.burst(f"{topic}/a", count, qos=1)
+            seen = 0
+            while seen < count:  # reports come every 0.25 s
                 report = json.loads(probe.stdout.readline())
-                received = report["stats"]["received"]
-        lines = _stop(probe)
+                seen = (
+                    report["latency_ms"]["count"] if until == "latency" else report["stats"][until]
+                )
+        probe.send_signal(signal.SIGTERM)
+        lines = [json.loads(line) for line in probe.stdout]
+        assert probe.wait(WAIT) == 0
+        return ready, lines, probe.stderr.read()
     finally:
         if probe.poll() is None:
             probe.kill()
+
+
+def test_probe_process_reports_and_stops_gracefully(embedded: BrokerBase, topic: str) -> None:
+    _, lines, _ = run_probe(embedded, topic, 300)
     final = lines[-1]
     assert final["event"] == "final"
     assert final["stats"]["processed"] == 300
@@ -85,42 +94,45 @@ def test_probe_process_reports_and_stops_gracefully(embedded: BrokerBase, topic:
 def test_probe_runs_an_async_callback_under_test_with_subscriber_options(
     embedded: BrokerBase, topic: str
 ) -> None:
-    probe = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mqtt_surge",
-            "probe",
-            embedded.url.full,
-            f"{topic}/#",
-            "--callback",
-            "examples.app.handlers:on_reading_async",
-            "--option",
-            "max_concurrency=3",
-            "--option",
-            "worker_threads=2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,  # a few lines at most; read once it has exited
-        text=True,
-        cwd=Path(__file__).parents[1],  # where examples/ is, as when run from the repository
+    ready, lines, stderr = run_probe(
+        embedded,
+        topic,
+        50,
+        "--callback",
+        "examples.app.handlers:on_reading_async",
+        "--option",
+        "max_concurrency=3",
+        "--option",
+        "worker_threads=2",
+        until="processed",
     )
-    try:
-        assert probe.stdout is not None
-        ready = json.loads(probe.stdout.readline())
-        assert ready["options"]["option"] == ["max_concurrency=3", "worker_threads=2"]
-        with Publisher(embedded.url) as pub:
-            sent = pub.burst(f"{topic}/a", 50, qos=1)
-            processed = 0
-            while processed < len(sent):  # reports come every 0.25 s
-                processed = json.loads(probe.stdout.readline())["stats"]["processed"]
-        lines = _stop(probe)
-    finally:
-        if probe.poll() is None:
-            probe.kill()
-    assert probe.stderr is not None
+    assert ready["options"]["option"] == ["max_concurrency=3", "worker_threads=2"]
     # awaited on the subscriber's loop: called like a sync one, it would warn "never awaited"
-    assert "never awaited" not in probe.stderr.read()
+    assert "never awaited" not in stderr
     final = lines[-1]
     assert (final["stats"]["processed"], final["stats"]["failed"]) == (50, 0)
     assert final["callback_errors"] == {"count": 0, "first": []}
+
+
+def test_probe_with_processes_accounts_for_what_the_children_processed(
+    mosquitto: BrokerBase, topic: str
+) -> None:
+    _, lines, _ = run_probe(
+        mosquitto,
+        topic,
+        200,
+        "--callback",
+        "examples.app.handlers:on_reading_json",  # fails on the burst's binary payloads
+        "--option",
+        "processes=2",
+        until="latency",
+    )
+    final = lines[-1]
+    assert (final["stats"]["received"], final["stats"]["failed"]) == (200, 200)
+    (publisher,) = final["publishers"].values()
+    assert (publisher["processed"], publisher["missing"]) == (200, 0)
+    assert final["callback_errors"]["count"] == 200
+    assert "raised in subscriber process" in final["callback_errors"]["first"][0]
+    assert "on_reading_json" in final["callback_errors"]["first"][0]
+    assert final["threads_left"] == []
+    assert sum(s["processed"] + s["failed"] for s in final["process_stats"]) == 200

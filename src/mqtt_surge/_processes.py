@@ -26,6 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import ConfigError, ConnectError, MQTTSurgeError, SubscribeError
+from ._options import is_async_callable
+from ._relay import Inbox, Observer, Outbox, ignore, relayed
 from ._stats import Stats, add_up
 
 logger = logging.getLogger("mqtt_surge")
@@ -38,9 +40,13 @@ _ERRORS: dict[str, type[MQTTSurgeError]] = {
 
 
 def _child(
-    conn: multiprocessing.connection.Connection, make: Callable[..., Any], kwargs: dict[str, Any]
+    conn: multiprocessing.connection.Connection,
+    make: Callable[..., Any],
+    kwargs: dict[str, Any],
+    outbox: Outbox | None,
 ) -> None:
-    """A child process: one ordinary subscriber (``make(**kwargs)``), driven over ``conn``."""
+    """A child process: one ordinary subscriber (``make(**kwargs)``), driven over ``conn``; with
+    an ``outbox``, what it processed goes to the parent's observer."""
     start_timeout = kwargs.pop("_start_timeout", 10.0)
     try:
         subscriber = make(**kwargs).start(timeout=start_timeout)
@@ -59,6 +65,8 @@ def _child(
             conn.send(("stats", dataclasses.asdict(subscriber.stats())))
         elif command == "stop":
             final = subscriber.stop(*args)
+            if outbox is not None:  # everything processed is relayed before the final counts
+                outbox.close()
             conn.send(("final", dataclasses.asdict(final)))
             return
 
@@ -76,7 +84,12 @@ class ProcessGroup:
     """N child subscribers on one shared subscription, started, counted and stopped as one."""
 
     def __init__(
-        self, count: int, make: Callable[..., Any], kwargs: dict[str, Any], client_id: str
+        self,
+        count: int,
+        make: Callable[..., Any],
+        kwargs: dict[str, Any],
+        client_id: str,
+        observer: Observer | None = None,
     ) -> None:
         # ``make`` is the Subscriber class, handed in (pickled by name for each child) so that
         # this module does not import the subscriber that imports it
@@ -90,6 +103,22 @@ class ProcessGroup:
         self.restarts = 0
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
+        self._inbox = Inbox(self._context, observer) if observer is not None else None
+
+    def _relaying(self, kwargs: dict[str, Any], index: int) -> Outbox | None:
+        """With an observer: child ``index``'s callbacks wrapped to send their outcomes back."""
+        if self._inbox is None:
+            return None
+        outbox = self._inbox.outbox(index)
+        callback = kwargs["callback"] or (None if kwargs["callbacks"] else ignore)
+        if callback is not None:
+            kwargs["callback"] = relayed(callback, outbox, is_async_callable(callback))
+        if kwargs["callbacks"]:
+            kwargs["callbacks"] = {
+                name: relayed(fn, outbox, is_async_callable(fn))
+                for name, fn in kwargs["callbacks"].items()
+            }
+        return outbox
 
     def _spawn(self, index: int, timeout: float) -> _Member:
         parent, child = self._context.Pipe()
@@ -98,14 +127,17 @@ class ProcessGroup:
             "client_id": f"{self._client_id}-{index}",
             "_start_timeout": timeout,
         }
+        outbox = self._relaying(kwargs, index)
         process = self._context.Process(
             target=_child,
-            args=(child, self._make, kwargs),
+            args=(child, self._make, kwargs, outbox),
             name=f"mqtt-surge-sub-{self._client_id}-{index}",
             daemon=True,
         )
         process.start()
         child.close()
+        if outbox is not None:
+            outbox.detach()
         member = _Member(index, process, parent)
         if not parent.poll(timeout + 30):  # the child's own start has its timeout; spawn costs
             process.kill()
@@ -204,12 +236,14 @@ class ProcessGroup:
             with member.lock, contextlib.suppress(OSError, EOFError):  # it ended on its own
                 member.conn.send(("stop", (timeout, drain)))
         deadline = time.monotonic() + timeout + 5
+        finished: list[int] = []  # children that stopped and relayed all they processed
         for member in self._members:
             with member.lock:
                 try:
                     if member.conn.poll(max(0.0, deadline - time.monotonic())):
                         _, counts = member.conn.recv()
                         member.last = Stats(**counts)
+                        finished.append(member.index)
                 except (OSError, EOFError):
                     pass
             member.process.join(max(0.1, deadline - time.monotonic()))
@@ -219,4 +253,6 @@ class ProcessGroup:
             member.conn.close()
         if self._monitor is not None and self._monitor is not threading.current_thread():
             self._monitor.join(5)
+        if self._inbox is not None and not self._inbox.close(finished, timeout + 5):
+            logger.warning("mqtt_surge: not every processed message came back from the children")
         return add_up([self._retired, *(m.last for m in self._members)])

@@ -33,6 +33,7 @@ from typing import Any
 
 from ._message import Message
 from ._probe_options import ProbeOptions, import_callback, subscriber_options
+from ._probe_work import AsyncWork, Work, quiet
 from ._signals import capture_signals
 from ._stats import Stats, add_up
 from .subscriber import Subscriber, is_async_callable
@@ -104,18 +105,42 @@ class Probe:
             **({"protocol": 5} if self.carrier == "properties" else {}),
             **subscriber_options(options.option),  # the user's win
         }
-        handler = self.on_message_async if is_async_callable(self.user) else self.on_message
         self.subscribers = [
-            Subscriber(
-                broker=options.url,
-                topic=options.topic,
+            self._subscriber(index, settings) for index in range(options.subscribers)
+        ]
+        self.subscriber = self.subscribers[0]
+
+    def _subscriber(self, index: int, settings: dict[str, Any]) -> Subscriber:
+        is_async = is_async_callable(self.user)
+        if settings.get("processes", 1) == 1:
+            handler = self.on_message_async if is_async else self.on_message
+            return Subscriber(
+                broker=self.options.url,
+                topic=self.options.topic,
                 callback=functools.partial(handler, index),
                 on_error=self.on_error,
                 **settings,
             )
-            for index in range(options.subscribers)
-        ]
-        self.subscriber = self.subscribers[0]
+        # processes=N: the simulated work and the callback under test run in the children; what
+        # they processed (when each began, what it raised) comes back here to be accounted
+        work = (AsyncWork if is_async else Work)(self.options.callback_ms, self.options.callback)
+        subscriber = Subscriber(
+            broker=self.options.url,
+            topic=self.options.topic,
+            callback=work,
+            on_error=quiet,
+            **settings,
+        )
+        subscriber._observer = functools.partial(self.observe, index)  # noqa: SLF001 - ours
+        return subscriber
+
+    def observe(
+        self, index: int, message: Message, started: float, error: BaseException | None
+    ) -> None:
+        """A message a child process processed (``processes`` > 1)."""
+        self.account(message, started, index)
+        if error is not None:
+            self.on_error(error, message)
 
     def on_message(self, index: int, message: Message) -> None:
         started = time.time()
@@ -252,6 +277,8 @@ def run(options: ProbeOptions) -> int:
         t.name for t in threading.enumerate() if t is not threading.main_thread()
     )
     final["publishers"] = probe.publishers()
+    if probe.subscriber.options.processes > 1:  # each child's share of the work
+        final["process_stats"] = [dataclasses.asdict(s) for s in probe.subscriber.process_stats()]
     if len(probe.subscribers) > 1:
         final["fanout_publishers"] = [probe.publishers(i) for i in range(len(probe.subscribers))]
     emit(final)

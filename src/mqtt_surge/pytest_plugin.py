@@ -185,7 +185,9 @@ def mqtt_subscriber(
     Returns a started :class:`~mqtt_surge.testing.RecordingSubscriber` (its SUBACK arrived):
     ``sub.messages``, ``sub.wait_for(count=1, timeout=5)``, ``sub.wait_until(predicate)``. Your
     ``callback`` still runs. Every subscriber is stopped at teardown, and an exception raised by
-    one of its callbacks fails the test.
+    one of its callbacks fails the test. With ``processes=2`` the callback (importable by name)
+    runs in two child processes on a shared subscription, and the recorder here sees what they
+    processed.
     """
     created: list[RecordingSubscriber] = []
     request.node.stash[_subscribers_key] = created
@@ -193,7 +195,10 @@ def mqtt_subscriber(
     def make(
         topic: Any, callback: Callable[[Message], Any] | None = None, **options: Any
     ) -> RecordingSubscriber:
-        options.setdefault("broker", mqtt_broker.url)
+        # processes=N needs shared subscriptions: the broker object lets the subscriber check
+        options.setdefault(
+            "broker", mqtt_broker if options.get("processes", 1) != 1 else mqtt_broker.url
+        )
         start_timeout = options.pop("start_timeout", 10.0)
         sub = RecordingSubscriber(topic=topic, callback=callback, **options)
         created.append(sub)

@@ -36,6 +36,7 @@ from ._options import (
 )
 from ._pipeline import Pipeline
 from ._processes import ProcessGroup
+from ._relay import Observer
 from ._stats import Stats
 from ._url import BrokerURL
 from ._warn import warn_caller
@@ -155,6 +156,9 @@ class Subscriber(StartStop):
         self._watchdog: Watchdog | None = None
         self._connection: Connection | None = None
         self._group: ProcessGroup | None = None  # processes > 1
+        # processes > 1: told in this process of each message a child processed (a test's
+        # recorder, the load suite's probe)
+        self._observer: Observer | None = None
 
     @property
     def url(self) -> BrokerURL:
@@ -238,7 +242,11 @@ class Subscriber(StartStop):
         options = self.options
         group = options.shared_group or f"mqtt-surge-{self._client_id}"
         self._group = ProcessGroup(
-            options.processes, Subscriber, options.child_options(self.url, group), self._client_id
+            options.processes,
+            Subscriber,
+            options.child_options(self.url, group),
+            self._client_id,
+            self._observer,
         )
         self._group.start(timeout)
 

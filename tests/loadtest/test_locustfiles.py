@@ -43,6 +43,14 @@ def run_locust(
     return result.returncode, output, data
 
 
+def passing_locust(name: str, tmp_path: Path, *args: str, **kwargs: bool) -> tuple[str, dict]:
+    """:func:`run_locust`, which must pass: every check, and exit code 0."""
+    code, output, data = run_locust(name, tmp_path, *args, **kwargs)
+    assert _failed(data) == [], output[-3000:]
+    assert code == 0
+    return output, data
+
+
 def _failed(data: dict) -> list[str]:
     return [c["name"] for c in data.get("checks", []) if not c["passed"]]
 
@@ -110,9 +118,7 @@ def test_drop_oldest_catches_the_wrong_policy(tmp_path: Path) -> None:
 
 
 def test_graceful_shutdown_passes(tmp_path: Path) -> None:
-    code, output, data = run_locust("graceful_shutdown", tmp_path, "--run-time", "6s")
-    assert _failed(data) == [], output[-3000:]
-    assert code == 0
+    _output, data = passing_locust("graceful_shutdown", tmp_path, "--run-time", "6s")
     final = data["final"]
     assert final["threads_left"] == []
     assert final["stats"]["abandoned"] == 0
@@ -135,14 +141,12 @@ def test_graceful_shutdown_catches_a_short_stop_timeout(tmp_path: Path) -> None:
 
 
 def test_processes_2_is_judged_on_the_master(tmp_path: Path) -> None:
-    code, output, data = run_locust("throughput", tmp_path, "--run-time", "4s", "--processes", "2")
-    assert _failed(data) == [], output[-3000:]
-    assert code == 0
+    output, _data = passing_locust("throughput", tmp_path, "--run-time", "4s", "--processes", "2")
     assert output.count("mqtt-surge verdict") == 1
 
 
 def test_your_callback_and_options_under_load(tmp_path: Path) -> None:
-    code, output, data = run_locust(
+    _output, data = passing_locust(
         "throughput",
         tmp_path,
         "--run-time",
@@ -155,8 +159,6 @@ def test_your_callback_and_options_under_load(tmp_path: Path) -> None:
         "ordered='topic'",
         from_root=True,
     )
-    assert _failed(data) == [], output[-3000:]
-    assert code == 0
     options = data["probe_options"]
     assert options["callback"] == "examples.app.handlers:on_reading"
     assert options["option"] == ["worker_threads=8", "ordered='topic'"]
@@ -184,6 +186,37 @@ def test_a_failing_callback_fails_the_run_and_shows_why(tmp_path: Path) -> None:
     assert "the callback raised" in output  # the verdict shows the first tracebacks
 
 
+def test_the_probe_spread_over_processes(tmp_path: Path) -> None:
+    output, data = passing_locust(
+        "throughput",
+        tmp_path,
+        "--run-time",
+        "3s",
+        "--probe-callback",
+        "examples.app.handlers:on_reading",
+        "--probe-option",
+        "processes=2",
+        from_root=True,
+    )
+    assert data["stats"]["processed"] >= data["sent"] > 0
+    each = data["final"]["process_stats"]
+    assert len(each) == 2
+    assert all(s["processed"] > 0 for s in each), each  # both children took a share
+    assert sum(s["processed"] for s in each) == data["stats"]["processed"]
+    assert "processed per probe process: " in output
+
+
+def test_processes_on_a_broker_without_shared_subscriptions_stop_the_run(
+    tmp_path: Path,
+) -> None:
+    code, output, data = run_locust(
+        "throughput", tmp_path, "--mqtt-broker", "amqtt", "--probe-option", "processes=2"
+    )
+    assert code != 0
+    assert "--mqtt-broker amqtt lacks shared_subscriptions" in output
+    assert data == {}
+
+
 def test_a_bad_probe_option_stops_the_run_before_it_starts(tmp_path: Path) -> None:
     code, output, data = run_locust(
         "throughput",
@@ -200,20 +233,16 @@ def test_a_bad_probe_option_stops_the_run_before_it_starts(tmp_path: Path) -> No
 
 
 def test_a_fleet_of_devices_each_with_its_own_connection(tmp_path: Path) -> None:
-    code, output, data = run_locust(
+    output, data = passing_locust(
         "fleet", tmp_path, "--run-time", "4s", "--users", "3", "--mqtt-fleet-devices", "40"
     )
-    assert _failed(data) == [], output[-3000:]
-    assert code == 0
     final = data["final"]
     assert final["stats"]["received"] >= data["sent"] >= 120  # 120 devices, a round each at least
     assert "MQTT-FLEET" in output  # connect and publish rows in Locust's statistics
 
 
 def test_fan_out_each_subscriber_gets_every_message(tmp_path: Path) -> None:
-    code, output, data = run_locust("fanout", tmp_path, "--run-time", "3s")
-    assert _failed(data) == [], output[-3000:]
-    assert code == 0
+    _output, data = passing_locust("fanout", tmp_path, "--run-time", "3s")
     assert data["probe_options"]["subscribers"] == 3
     assert data["stats"]["received"] >= 3 * data["sent"] > 0
 
@@ -243,7 +272,7 @@ def test_fan_out_catches_a_subscriber_that_drops(tmp_path: Path) -> None:
 def test_your_own_payloads_keep_the_checks(
     tmp_path: Path, carrier: str, engine: str, found_in: str
 ) -> None:
-    code, output, data = run_locust(
+    _output, data = passing_locust(
         "telemetry",
         tmp_path,
         "--run-time",
@@ -253,15 +282,13 @@ def test_your_own_payloads_keep_the_checks(
         "--probe-engine",
         engine,
     )
-    assert _failed(data) == [], output[-3000:]
-    assert code == 0
     assert data["final"]["sequenced_by"] == {found_in: data["stats"]["received"]}
     assert data["stats"]["received"] >= data["sent"] > 0
 
 
 def test_a_json_handler_passes_on_json_telemetry(tmp_path: Path) -> None:
     # the handler that fails on the suite's binary payloads, on payloads of its own kind
-    code, output, data = run_locust(
+    _output, data = passing_locust(
         "telemetry",
         tmp_path,
         "--run-time",
@@ -270,6 +297,4 @@ def test_a_json_handler_passes_on_json_telemetry(tmp_path: Path) -> None:
         "examples.app.handlers:on_reading_json",
         from_root=True,
     )
-    assert _failed(data) == [], output[-3000:]
-    assert code == 0
     assert data["stats"]["processed"] >= data["sent"] > 0

@@ -405,3 +405,52 @@ def test_the_fault_example_passes_on_every_local_engine(
         shutil.copy(example, pytester.path / example.name)
     result = run(pytester, f"--mqtt-broker={engine}")
     result.assert_outcomes(passed=1)
+
+
+PROCESSES_HANDLERS = """
+
+def handle(message):
+    if message.payload == b"garbage":
+        raise ValueError("cannot parse garbage")
+"""
+
+PROCESSES_TESTS = """
+import handlers
+
+def test_two_processes(mqtt_subscriber, mqtt_publisher, mqtt_topic):
+    sub = mqtt_subscriber(f"{mqtt_topic}/#", handlers.handle, processes=2, qos=1)
+    mqtt_publisher.burst(f"{mqtt_topic}/a", 200, qos=1)
+    sub.wait_for(200, timeout=20)
+    each = sub.process_stats()
+    assert len(each) == 2 and all(s.processed for s in each), each
+    assert sum(s.processed for s in each) == 200
+
+def test_a_child_raises(mqtt_subscriber, mqtt_publish, mqtt_topic):
+    sub = mqtt_subscriber(f"{mqtt_topic}/#", handlers.handle, processes=2, qos=1)
+    mqtt_publish(f"{mqtt_topic}/b", b"garbage", qos=1)
+    sub.wait_for(1)
+"""
+
+
+@pytest.mark.parametrize("spec", ["embedded", "mosquitto"])
+def test_mqtt_subscriber_with_processes(pytester: pytest.Pytester, spec: str) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(handlers=PROCESSES_HANDLERS, test_processes=PROCESSES_TESTS)
+    result = run(pytester, f"--mqtt-broker={spec}")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*1 exception(s) raised in mqtt_subscriber callbacks*",
+            "*ValueError: cannot parse garbage",
+            "*raised in subscriber process*",
+            "FAILED test_processes.py::test_a_child_raises*",
+        ]
+    )
+
+
+def test_mqtt_subscriber_with_processes_on_amqtt_says_why_not(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(handlers=PROCESSES_HANDLERS, test_processes=PROCESSES_TESTS)
+    result = run(pytester, "--mqtt-broker=amqtt")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*ConfigError: processes > 1 *lacks shared_subscriptions*"])

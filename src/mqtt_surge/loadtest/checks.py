@@ -80,6 +80,11 @@ def verdict(environment: Environment, run: RunData) -> bool:
         f"{stats.get('abandoned')}, receive rate {run.receive_rate():.0f} msg/s, p99 "
         f"{_ms(run.last.get('latency_ms', {}).get('p99'))} ms"
     )
+    shares = (run.final or {}).get("process_stats")
+    if shares:  # --probe-option processes=N: each child's share
+        lines.append(
+            f"processed per probe process: {', '.join(str(s['processed']) for s in shares)}"
+        )
     errors = run.last.get("callback_errors") or {}
     if errors.get("first"):
         lines.append(

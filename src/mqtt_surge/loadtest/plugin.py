@@ -29,6 +29,7 @@ from .._probe_options import (
     subscriber_options,
 )
 from ..brokers import ENGINES as BROKER_ENGINES
+from ..brokers import broker_from_spec
 from ..testing.sequence import check_carrier
 from .checks import CHECKS, publish_only_summary, verdict
 from .run import SENT, RunData
@@ -126,6 +127,19 @@ def _is_judge(environment: Environment) -> bool:
     return not isinstance(environment.runner, WorkerRunner)
 
 
+def _check_processes(probe_options: dict[str, Any], spec: str) -> None:
+    """``--probe-option processes=N`` on a broker of ours that has no shared subscriptions
+    would subscribe the children to a topic nobody publishes to: refused, saying why."""
+    if probe_options.get("processes", 1) == 1 or spec not in BROKER_ENGINES:
+        return
+    gaps = broker_from_spec(spec).capabilities.missing(needs=["shared_subscriptions"])
+    if gaps:
+        raise ConfigError(
+            f"--probe-option processes>1 shares the probe's subscription among processes, "
+            f"and --mqtt-broker {spec} lacks {gaps[0]}"
+        )
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_kw: Any) -> None:
     if not _is_judge(environment) or environment.parsed_options is None:
@@ -134,7 +148,7 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
     try:
         # what a user plugs into the probe is checked here, before anything starts: the
         # Subscriber's own checks, naming the bad value
-        subscriber_options(options.probe_option)
+        _check_processes(subscriber_options(options.probe_option), options.mqtt_broker)
         if options.probe_callback:
             parse_callback(options.probe_callback)
         if options.mqtt_sequence_in:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._message import Message
+from .._relay import ignore
 from ..subscriber import Subscriber, is_async_callable
 
 
@@ -110,6 +111,9 @@ class RecordingSubscriber(Subscriber):
 
     ``sub.messages``, ``sub.wait_for(count, timeout)``, ``sub.wait_until(predicate, timeout)``,
     ``sub.errors``; ``async_wait_for`` / ``async_wait_until`` in async tests.
+
+    With ``processes=N`` the callback runs in the child processes (so it must be importable by
+    name or picklable) and the recorder, here, records what they processed and what it raised.
     """
 
     def __init__(
@@ -119,8 +123,17 @@ class RecordingSubscriber(Subscriber):
         callback: Callable[[Message], Any] | None = None,
         **options: Any,
     ) -> None:
-        self.recorder = recorder_for(callback)
-        super().__init__(broker, topic, self.recorder, **options)
+        processes = options.get("processes", 1)
+        if isinstance(processes, int) and processes > 1:
+            self.recorder = Recorder()
+            super().__init__(broker, topic, ignore if callback is None else callback, **options)
+            self._observer = self._observe
+        else:
+            self.recorder = recorder_for(callback)
+            super().__init__(broker, topic, self.recorder, **options)
+
+    def _observe(self, message: Message, started: float, error: BaseException | None) -> None:
+        self.recorder._record(message, error)  # noqa: SLF001 - the recorder this class owns
 
     @property
     def messages(self) -> list[Message]:
