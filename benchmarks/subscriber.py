@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,9 +39,17 @@ NAMES = {"surge": "mqtt-surge (paho)", "surge-gmqtt": "mqtt-surge (gmqtt engine)
 # QoS >= 1 runs mqtt-surge with ack="after_processing"; this row adds the gmqtt engine with acks
 # on receipt, which is what raw gmqtt and raw paho do
 ACK_ON_RECEIPT = "surge-gmqtt-auto"
+PAUSE_SETTLE = 1.0  # seconds for the broker to queue what it took, with the subscriber paused
+# the paused setting queues every message in mosquitto for one client: no cap on that queue
+UNCAPPED_QUEUES = "max_queued_messages 0\nmax_queued_bytes 0"
 
 
-def run_child(url: str, impl: str, n: int, *extra: str, qos: int = 0) -> dict[str, Any]:
+def run_child(
+    url: str, impl: str, n: int, *extra: str, qos: int = 0, paused: bool = False
+) -> dict[str, Any]:
+    """One subscriber process, ``n`` messages from the raw publisher. ``paused``: the
+    subscriber is stopped (SIGSTOP) while every message is published and the broker queues
+    them, then resumed: it reads from a full pipe, so only the receiver sets the rate."""
     topic = f"bench/{uuid.uuid4().hex}"
     proc = _children.popen(
         [
@@ -62,7 +72,16 @@ def run_child(url: str, impl: str, n: int, *extra: str, qos: int = 0) -> dict[st
         raise RuntimeError(f"{impl} child did not get ready")
     publisher = RawPublisher(parse_broker(url))
     try:
+        if paused:
+            os.kill(proc.pid, signal.SIGSTOP)
+        began = time.perf_counter()
         publisher.send(topic, n, qos=qos)
+        # what the broker took from the publisher per second: when it is above the receiver's
+        # rate, the receiver is the bottleneck
+        publish_rate = n / (time.perf_counter() - began)
+        if paused:
+            time.sleep(PAUSE_SETTLE)  # pace: the broker moves what it took to the paused client
+            os.kill(proc.pid, signal.SIGCONT)
         # the original design prints its queue-full warnings to stdout: skip to the result
         line = proc.stdout.readline()
         while line and not line.startswith("{"):
@@ -72,7 +91,7 @@ def run_child(url: str, impl: str, n: int, *extra: str, qos: int = 0) -> dict[st
     proc.wait(120)
     if not line:
         raise RuntimeError(f"{impl} child exited with {proc.returncode} and no result")
-    return dict(json.loads(line))
+    return {**json.loads(line), "publish_rate": publish_rate}
 
 
 class Report:
@@ -85,7 +104,7 @@ class Report:
 
 
 def throughput(
-    url: str, args: argparse.Namespace, qos: int, out: Report
+    url: str, args: argparse.Namespace, qos: int, out: Report, paused: bool = False
 ) -> dict[str, list[dict[str, Any]]]:
     impls = list(args.impls)
     if qos and "surge-gmqtt" in impls:
@@ -98,13 +117,29 @@ def throughput(
             else:
                 child = f"{impl}-ack" if impl.startswith("surge") and qos else impl
             extra = ["--max-queue-size", str(args.max_queue_size)]
-            runs[impl].append(run_child(url, child, args.n, *extra, qos=qos))
-    out(f"\n### Throughput, QoS {qos}: {args.n:,} x 64 B, {args.repetitions} repetitions\n")
+            runs[impl].append(run_child(url, child, args.n, *extra, qos=qos, paused=paused))
+    setting = "receiver-bound (paused, then resumed)" if paused else "live"
+    out(
+        f"\n### Throughput, QoS {qos}, {setting}: {args.n:,} x 64 B, "
+        f"{args.repetitions} repetitions\n"
+    )
+    if paused:
+        out(
+            "Receiver-bound: each subscriber is paused (SIGSTOP) while the broker takes every "
+            "message and queues it, then resumed: it reads from a full pipe, so the rate is the "
+            "receiver's alone.\n"
+        )
+    else:
+        out(
+            "Live: a raw-socket publisher writes every message at once while the subscriber "
+            "reads (publisher column: the broker's intake in the same run; a row where it is not "
+            "above the receiver's rate was not receiver-bound, and is marked).\n"
+        )
     out(
         "| implementation | msg/s median (min-max) | ratio to raw paho, per rep | "
-        "ratio to raw gmqtt, per rep | CPU us/msg | peak RSS MB | lost |"
+        "ratio to raw gmqtt, per rep | CPU us/msg | peak RSS MB | lost | publisher msg/s |"
     )
-    out("|---|---|---|---|---|---|---|")
+    out("|---|---|---|---|---|---|---|---|")
     base = {b: [float(r["rate"]) for r in runs.get(b, [])] for b in BASELINES}
     for impl in impls:
         rates = [float(r["rate"]) for r in runs[impl]]
@@ -120,9 +155,12 @@ def throughput(
         name = NAMES.get(impl, impl) + (" (ack after processing)" if impl in NAMES and qos else "")
         if impl == ACK_ON_RECEIPT:
             name = "mqtt-surge (gmqtt engine) (ack on receipt)"
+        intake = statistics.median(float(r["publish_rate"]) for r in runs[impl])
+        live_bound = all(r["publish_rate"] > r["rate"] for r in runs[impl])
+        bound = "" if paused or live_bound else " (not above!)"
         out(
             f"| {name} | {median_range(rates)} | {ratios[0]} | {ratios[1]} | {cpu:.1f} | "
-            f"{rss:.1f} | {lost} |"
+            f"{rss:.1f} | {lost} | {intake:,.0f}{bound} |"
         )
     return runs
 
@@ -216,6 +254,12 @@ def main() -> int:
         help="buffer for the throughput runs: large enough that noise on this shared machine "
         "does not turn into drops, which would not measure speed",
     )
+    parser.add_argument(
+        "--receiver-bound",
+        action="store_true",
+        help="also the receiver-bound setting: each subscriber paused while the broker queues "
+        "every message, then resumed",
+    )
     parser.add_argument("--scenarios", action="store_true", help="slow and async callbacks")
     parser.add_argument("--burst", action="store_true", help="the 1,000,000-message burst")
     parser.add_argument("--burst-n", type=int, default=1_000_000)
@@ -226,11 +270,16 @@ def main() -> int:
     out(f"## Subscriber benchmark ({time.strftime('%Y-%m-%d')}, {machine}, mosquitto)")
     report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": machine}
     throughputs: dict[int, dict[str, list[dict[str, Any]]]] = {}
-    with MosquittoBroker() as broker:
+    with MosquittoBroker(extra_config=UNCAPPED_QUEUES) as broker:
         url = broker.url.full
         for qos in (int(q) for q in args.qos.split(",") if q):
             throughputs[qos] = throughput(url, args, qos, out)
         report["throughput"] = {str(q): r for q, r in throughputs.items()}
+        if args.receiver_bound:
+            report["receiver_bound"] = {
+                str(q): throughput(url, args, q, out, paused=True)
+                for q in (int(q) for q in args.qos.split(",") if q)
+            }
         if args.scenarios:
             report["scenarios"] = scenarios(url, out)
         if args.burst:

@@ -33,6 +33,15 @@ def test_paho_still_has_the_per_message_hook_we_shadow() -> None:
     assert _paho.set_message_handler(_client(), lambda m: None) is True
 
 
+def test_paho_still_reads_publishes_where_we_take_them_over() -> None:
+    client = _client()
+    assert list(inspect.signature(mqtt.Client._handle_publish).parameters) == ["self"]
+    assert isinstance(client._in_packet, dict)
+    assert {"command", "packet"} <= set(client._in_packet)
+    assert callable(client._send_puback)
+    assert _paho.take_publishes(client, lambda cmd, raw: None) is True
+
+
 def test_the_fast_path_delivers(embedded: BrokerBase, topic: str) -> None:
     got: list[mqtt.MQTTMessage] = []
     done, subscribed = threading.Event(), threading.Event()

@@ -34,6 +34,52 @@ def test_delivery_and_message_fields(broker: BrokerBase, topic: str, engine: str
     assert stats.accounted
 
 
+@pytest.fixture(params=["mosquitto", "embedded"])
+def v5_broker(request: pytest.FixtureRequest) -> BrokerBase:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+def _comparable(properties: object) -> object:
+    # paho's Properties have no equality of their own; their JSON form does
+    json = getattr(properties, "json", None)
+    return json() if callable(json) else properties
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_publishes_read_by_the_engine_match_the_librarys_own(
+    v5_broker: BrokerBase, topic: str, protocol: int, engine: str
+) -> None:
+    """Both engines read QoS 0 and 1 PUBLISH packets themselves (transports/_publish.py) and
+    leave QoS 2 to the client library: a message must come out of both paths the same."""
+    props = {"user_properties": [("k", "v")], "content_type": "text/x"} if protocol == 5 else None
+    recorder = Recorder()
+    with Publisher(v5_broker.url, protocol=protocol) as pub:
+        for qos in (1, 2):  # retained before anyone subscribes: they come with RETAIN set
+            pub.publish(f"{topic}/r{qos}", b"kept", qos=qos, retain=True, properties=props)
+        try:
+            with Subscriber(v5_broker.url, f"{topic}/#", recorder, qos=2, protocol=protocol):
+                for qos in (0, 1, 2):
+                    pub.publish(f"{topic}/q{qos}", b"\x00\xffsame", qos=qos, properties=props)
+                got = {m.topic.rsplit("/", 1)[1]: m for m in recorder.wait_for(5)}
+        finally:
+            for name in ("r1", "r2"):  # leave no retained message behind
+                pub.publish(f"{topic}/{name}", b"", qos=1, retain=True)
+    assert [got[f"q{qos}"].qos for qos in (0, 1, 2)] == [0, 1, 2]
+    assert (got["q0"].mid, got["q1"].mid > 0) == (0, True)
+    for ours, library in (("q0", "q2"), ("q1", "q2"), ("r1", "r2")):
+        assert got[ours].payload == got[library].payload
+        assert got[ours].retain == got[library].retain
+        assert _comparable(got[ours].properties) == _comparable(got[library].properties)
+    assert (got["r1"].retain, got["q1"].retain) == (True, False)
+    if protocol == 4:
+        assert got["q1"].properties is None
+    elif engine == "gmqtt":
+        assert got["q1"].properties == {"user_property": [("k", "v")], "content_type": ["text/x"]}
+    else:
+        assert got["q1"].properties.UserProperty == [("k", "v")]
+        assert got["q1"].properties.ContentType == "text/x"
+
+
 def test_original_names_and_defaults(embedded: BrokerBase, topic: str) -> None:
     assert MQTTSubscriber is Subscriber
     seen: list[str] = []

@@ -39,6 +39,7 @@ from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
 from .._loop import LoopThread
 from . import _base
+from ._publish import read_head
 
 logger = logging.getLogger("mqtt_surge")
 # gmqtt's own client/handler messages go here (it takes a logger); its protocol module logs to
@@ -258,29 +259,22 @@ class GmqttTransport:
         )
 
     def _publish_packet(self, handler: Any, cmd: int, raw: bytes) -> bool:
-        """A PUBLISH of QoS 0 or 1 straight into the buffer; False leaves it to gmqtt (QoS 2, a
-        topic alias, a topic that is not UTF-8, a malformed packet).
-
-        gmqtt's own path costs about 1 us a message more (a debug line, struct formats built
-        per packet, and a coroutine-or-not check of the callback, each message), and hides the
-        packet id, which this path keeps (``mid``). The properties are read by gmqtt's parser."""
-        qos = (cmd >> 1) & 3
-        if qos == 2:
+        """A PUBLISH of QoS 0 or 1 straight into the buffer (see :mod:`._publish`: gmqtt's own
+        path costs about 1 us a message more, and hides the packet id, which this path keeps);
+        False leaves it to gmqtt."""
+        head = read_head(cmd, raw)
+        if head is None:
             return False
-        try:
-            end = 2 + ((raw[0] << 8) | raw[1])
-            topic = raw[2:end].decode()
-            mid = (raw[end] << 8) | raw[end + 1] if qos else 0
-            payload = raw[end + 2 :] if qos else raw[end:]
-            properties = None
-            if self._with_properties:
+        topic, qos, retain, mid, start = head
+        payload: bytes | None = raw[start:]
+        properties = None
+        if self._with_properties:
+            try:
                 properties, payload = handler._parse_properties(payload)  # noqa: SLF001
-                if properties is None or "topic_alias" in properties:
-                    return False  # unparseable, or an alias that gmqtt keeps the table of
-        except Exception:  # malformed: gmqtt's path reports it in its own words
-            return False
-        if not topic:
-            return False
+            except Exception:  # malformed: gmqtt's path reports it in its own words
+                return False
+            if properties is None or "topic_alias" in properties:
+                return False  # unparseable, or an alias that gmqtt keeps the table of
         token = None
         if qos:
             if self._settings.manual_ack:
@@ -289,17 +283,7 @@ class GmqttTransport:
                 handler._send_puback(mid)  # noqa: SLF001 - see _take_publishes
         self._enqueue(
             _base.new_item(
-                (
-                    topic,
-                    payload,
-                    qos,
-                    cmd & 1 == 1,
-                    mid,
-                    properties,
-                    time.time(),
-                    self.generation,
-                    token,
-                )
+                (topic, payload, qos, retain, mid, properties, time.time(), self.generation, token)
             )
         )
         return True

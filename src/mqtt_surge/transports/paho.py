@@ -9,7 +9,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 import paho.mqtt.client as mqtt
@@ -19,6 +19,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from .._errors import ConnectError
 from .._url import BrokerURL
 from . import _base
+from ._paho_hooks import on_pingresp, set_message_handler, take_publishes
+from ._publish import read_head
 
 logger = logging.getLogger("mqtt_surge")
 
@@ -52,41 +54,6 @@ def make_client(
         client.tls_set_context(context)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client
-
-
-def set_message_handler(client: mqtt.Client, handler: Callable[[mqtt.MQTTMessage], None]) -> bool:
-    """Have paho hand each received message straight to ``handler``; True if the fast path is on.
-
-    paho's public ``on_message`` goes through ``Client._handle_on_message``, which takes two
-    locks and walks a topic-filter trie for ``message_callback_add`` on every message: about a
-    tenth of paho's whole receive cost, spent on a feature mqtt-surge never uses. Shadowing that
-    method on this one instance skips it. If a paho release renames it, the public callback is
-    used instead (tests/test_paho.py fails first, so we notice).
-    """
-    if callable(getattr(client, "_handle_on_message", None)):
-        client._handle_on_message = handler  # type: ignore[method-assign, assignment]  # noqa: SLF001
-        return True
-    client.on_message = lambda _client, _userdata, message: handler(message)
-    return False
-
-
-def on_pingresp(client: mqtt.Client, hook: Callable[[], None]) -> bool:
-    """Call ``hook`` on the network thread each time a PINGRESP arrives; True if it is hooked.
-
-    paho has no callback for it, and the keepalive watchdog needs to know that a quiet link is
-    alive. Like :func:`set_message_handler`, it shadows one private method on this instance only
-    (tests/test_paho.py checks that paho still has it).
-    """
-    handle = getattr(client, "_handle_pingresp", None)
-    if not callable(handle):
-        return False
-
-    def handle_pingresp() -> Any:
-        hook()
-        return handle()
-
-    client._handle_pingresp = handle_pingresp  # type: ignore[method-assign]  # noqa: SLF001
-    return True
 
 
 # paho runs its keepalive check once per pass of its loop, which waits up to 1 s in select()
@@ -167,6 +134,7 @@ class PahoTransport:
         self._settings = settings
         self._events = events
         self._with_properties = settings.protocol == 5
+        self._manual_ack = settings.manual_ack
         self.generation = 0
         self.silence_limit = _base.silence_limit(settings.keepalive, PAHO_CHECK_LAG)
         self._last_in = 0.0  # time.time() of the last packet we saw from the broker
@@ -183,6 +151,7 @@ class PahoTransport:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         set_message_handler(self._client, self._on_message)
+        take_publishes(self._client, self._publish_packet)
         on_pingresp(self._client, self._pong)
 
     def start(self) -> None:
@@ -207,6 +176,32 @@ class PahoTransport:
         client.loop_start()
 
     # -- paho's callbacks, on its network thread --------------------------------------------------
+
+    def _publish_packet(self, cmd: int, raw: bytearray) -> Any:
+        """A PUBLISH of QoS 0 or 1 straight into the buffer, with no MQTTMessage in between (see
+        :mod:`._publish`); None leaves it to paho."""
+        head = read_head(cmd, raw)
+        if head is None:
+            return None
+        topic, qos, retain, mid, start = head
+        payload = bytes(raw[start:])
+        properties = None
+        if self._with_properties:
+            properties = publish_properties({})
+            try:
+                _, length = properties.unpack(payload)
+            except Exception:  # malformed: paho's path reports it in its own words
+                return None
+            payload = payload[length:]
+        now = self._last_in = time.time()
+        self._events.enqueue(
+            _base.new_item(
+                (topic, payload, qos, retain, mid, properties, now, self.generation, None)
+            )
+        )
+        if qos and not self._manual_ack:
+            return self._client._send_puback(mid)  # noqa: SLF001 - as paho's own path does
+        return mqtt.MQTT_ERR_SUCCESS
 
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
         now = self._last_in = time.time()
