@@ -11,6 +11,7 @@ when everything a stopped child processed has arrived.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 import sys
@@ -76,7 +77,13 @@ class Outbox:
         with self._lock:
             items, self._items = self._items, []
         if items:
-            self._conn.send(("items", items))
+            self._send(("items", items))
+
+    def _send(self, data: tuple[str, Any]) -> None:
+        try:
+            self._conn.send(data)
+        except OSError:  # the parent stopped reading (it is gone, or gave up on this child)
+            self._closed.set()
 
     def close(self) -> None:
         """After the subscriber stopped: send what is left, then ``done``."""
@@ -84,7 +91,7 @@ class Outbox:
         if self._thread is not None:
             self._thread.join()
         self._flush()
-        self._conn.send(("done", self._index))
+        self._send(("done", self._index))
         self._conn.close()
 
 
@@ -158,9 +165,13 @@ class Inbox:
         """The outbox for child ``index`` (started now or again): its ``done`` is still to come."""
         reader, writer = self._context.Pipe(duplex=False)
         with self._cond:
+            if self._ended:  # a child restarted while the group stops: nobody reads it now
+                reader.close()
+                return Outbox(writer, index)
             self._done.discard(index)
             self._conns[reader] = index
-        self._wake_w.send(None)  # the thread waits on the new pipe too from now on
+        with contextlib.suppress(OSError):  # closed by a stop meanwhile
+            self._wake_w.send(None)  # the thread waits on the new pipe too from now on
         return Outbox(writer, index)
 
     def _run(self) -> None:
