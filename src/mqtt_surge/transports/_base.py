@@ -26,7 +26,8 @@ class Item(NamedTuple):
 
     The first seven fields are a :class:`~mqtt_surge.Message`'s, in its order (a worker builds the
     Message from them); then the connection generation it arrived on (acks of an earlier one are
-    stale) and whatever the engine needs to acknowledge it later (gmqtt: a future; paho: nothing).
+    stale) and whatever the engine needs to acknowledge it later (gmqtt: the packet id, or a
+    future for a message gmqtt read itself; paho: nothing, it acks by ``mid``).
     A named tuple built with :data:`new_item`: as cheap as a plain tuple on the scarce network
     thread, and read by name everywhere.
     """
