@@ -3,14 +3,17 @@ link): fail here first if a gmqtt release moves it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 import pytest
+from gmqtt.mqtt.constants import MQTTv50
 
-from mqtt_surge import Subscriber
+from mqtt_surge import Subscriber, parse_broker
 from mqtt_surge.brokers import BrokerBase
 from mqtt_surge.testing import Publisher, Recorder
+from mqtt_surge.transports._base import Events, Item, Settings
 from mqtt_surge.transports.gmqtt import GmqttTransport, _ClientLog, _live_connection, gmqtt_logger
 
 from ._support import wait_until
@@ -72,3 +75,52 @@ def test_reading_publishes_ourselves_keeps_what_gmqtts_handler_keeps(
         assert handler._last_msg_in > before
     finally:
         sub.stop()
+
+
+def test_what_our_publish_path_declines_gmqtts_own_path_reads() -> None:
+    """PUBLISH packets fed to a gmqtt client's handler (as its read loop does), MQTT 5: a topic
+    alias set and then used (gmqtt keeps the alias table), and a topic that is not UTF-8, go
+    through gmqtt's path and still arrive; a plain one goes through ours (with its packet id)."""
+    items: list[Item] = []
+    events = Events(
+        enqueue=items.append,
+        connected=lambda: None,
+        refused=lambda error: None,
+        unreachable=lambda error: None,
+        subscribed=lambda rejected: None,
+        disconnected=lambda why: None,
+    )
+    settings = Settings(
+        url=parse_broker("localhost"),
+        client_id="t",
+        topics=[("#", 1)],
+        protocol=5,
+        clean_session=None,
+        session_expiry=None,
+        keepalive=60,
+        manual_ack=True,
+        tls=None,
+    )
+
+    async def feed() -> None:
+        # on a running loop: with acks after processing, gmqtt runs our callback as a task
+        client = GmqttTransport(settings, events)._new_client(first=True)
+        client._connection_state.protocol_version = MQTTv50  # as after a version 5 CONNECT
+        handler = client._package_handler
+        alias_3 = bytes([3, 0x23, 0, 3])  # properties: 3 bytes, Topic Alias (0x23) = 3
+        handler._handle_packet(0x30, b"\x00\x03a/b" + alias_3 + b"set")
+        handler._handle_packet(0x30, b"\x00\x00" + alias_3 + b"used")
+        handler._handle_packet(0x30, b"\x00\x02\xff\xfe" + b"\x00" + b"bad topic")
+        handler._handle_packet(0x32, b"\x00\x03a/c" + b"\x01\x02" + b"\x00" + b"ours")
+        await asyncio.sleep(0)  # a yield: the tasks gmqtt made run now
+
+    asyncio.run(feed())
+    assert sorted((i.topic, i.payload, i.mid) for i in items) == [
+        ("a/b", b"set", 0),
+        ("a/b", b"used", 0),
+        ("a/c", b"ours", 0x0102),
+        ("\ufffd\ufffd", b"bad topic", 0),
+    ]
+    by_payload = {i.payload: i for i in items}
+    assert by_payload[b"set"].properties == {"topic_alias": [3]}
+    assert by_payload[b"ours"].ack_token == 0x0102  # acked after processing, by packet id
