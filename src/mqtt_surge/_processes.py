@@ -27,7 +27,7 @@ from typing import Any
 
 from ._errors import ConfigError, ConnectError, MQTTSurgeError, SubscribeError
 from ._options import is_async_callable
-from ._relay import Inbox, Observer, Outbox, ignore, relayed
+from ._relay import Inbox, Observer, Outbox, relayed
 from ._stats import Stats, add_up
 
 logger = logging.getLogger("mqtt_surge")
@@ -110,7 +110,7 @@ class ProcessGroup:
         if self._inbox is None:
             return None
         outbox = self._inbox.outbox(index)
-        callback = kwargs["callback"] or (None if kwargs["callbacks"] else ignore)
+        callback = kwargs["callback"]  # None only beside callbacks (the options say so)
         if callback is not None:
             kwargs["callback"] = relayed(callback, outbox, is_async_callable(callback))
         if kwargs["callbacks"]:

@@ -112,26 +112,27 @@ class Probe:
 
     def _subscriber(self, index: int, settings: dict[str, Any]) -> Subscriber:
         is_async = is_async_callable(self.user)
-        if settings.get("processes", 1) == 1:
-            handler = self.on_message_async if is_async else self.on_message
-            return Subscriber(
-                broker=self.options.url,
-                topic=self.options.topic,
-                callback=functools.partial(handler, index),
-                on_error=self.on_error,
-                **settings,
+        spread = settings.get("processes", 1) > 1
+        callback: Any
+        if spread:
+            # the simulated work and the callback under test run in the children; what they
+            # processed (when each began, what it raised) comes back here to be accounted
+            callback = (AsyncWork if is_async else Work)(
+                self.options.callback_ms, self.options.callback
             )
-        # processes=N: the simulated work and the callback under test run in the children; what
-        # they processed (when each began, what it raised) comes back here to be accounted
-        work = (AsyncWork if is_async else Work)(self.options.callback_ms, self.options.callback)
+        else:
+            callback = functools.partial(
+                self.on_message_async if is_async else self.on_message, index
+            )
         subscriber = Subscriber(
             broker=self.options.url,
             topic=self.options.topic,
-            callback=work,
-            on_error=quiet,
+            callback=callback,
+            on_error=quiet if spread else self.on_error,
             **settings,
         )
-        subscriber._observer = functools.partial(self.observe, index)  # noqa: SLF001 - ours
+        if spread:
+            subscriber._observer = functools.partial(self.observe, index)  # noqa: SLF001 - ours
         return subscriber
 
     def observe(

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import socket
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from .._errors import ConnectError
@@ -25,6 +28,8 @@ from ._publish import read_head
 logger = logging.getLogger("mqtt_surge")
 
 PahoClient = mqtt.Client
+# empty MQTT 5 PUBLISH properties (paho's client module has imported both modules already)
+new_publish_properties: Callable[[], Any] = functools.partial(Properties, PacketTypes.PUBLISH)
 PahoMessage = mqtt.MQTTMessage
 
 
@@ -82,10 +87,7 @@ def close(client: mqtt.Client) -> None:
 
 def publish_properties(values: Mapping[str, Any]) -> Any:
     """MQTT 5 PUBLISH properties from ``{paho property name: value}`` (``UserProperty``: pairs)."""
-    from paho.mqtt.packettypes import PacketTypes  # noqa: PLC0415 - MQTT 5 publishers only
-    from paho.mqtt.properties import Properties  # noqa: PLC0415
-
-    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties = new_publish_properties()
     for name, value in values.items():
         setattr(properties, name, value)
     return properties
@@ -159,9 +161,6 @@ class PahoTransport:
         properties = None
         clean_start: Any = mqtt.MQTT_CLEAN_START_FIRST_ONLY
         if settings.protocol == 5:
-            from paho.mqtt.packettypes import PacketTypes  # noqa: PLC0415
-            from paho.mqtt.properties import Properties  # noqa: PLC0415
-
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             if settings.session_expiry is not None:
                 properties.SessionExpiryInterval = settings.session_expiry
@@ -187,7 +186,7 @@ class PahoTransport:
         payload = bytes(raw[start:])
         properties = None
         if self._with_properties:
-            properties = publish_properties({})
+            properties = new_publish_properties()
             try:
                 _, length = properties.unpack(payload)
             except Exception:  # malformed: paho's path reports it in its own words
