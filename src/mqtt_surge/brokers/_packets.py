@@ -38,6 +38,12 @@ TOPIC_ALIAS = 0x23
 USER_PROPERTY = 0x26
 WILL_DELAY = 0x18
 SHARED_SUB_AVAILABLE = 0x2A
+REQUEST_PROBLEM_INFO = 0x17
+REQUEST_RESPONSE_INFO = 0x19
+MAXIMUM_PACKET_SIZE = 0x27
+
+# the largest packet the protocol can frame: a 4-byte remaining length of 268,435,455 and its header
+MAX_PACKET_SIZE = 268_435_460
 
 _BYTE, _U16, _U32, _VARINT, _STR, _BIN, _PAIR = range(7)
 _TYPES = {
@@ -49,8 +55,26 @@ _TYPES = {
 _REPEATABLE = {USER_PROPERTY, SUBSCRIPTION_ID}
 
 
-class MalformedPacket(ValueError):
-    """A packet that breaks the specification: the broker closes the connection."""
+class PacketError(ValueError):
+    """A packet the broker refuses: it closes the connection, in MQTT 5 after a DISCONNECT with
+    ``reason`` when a CONNACK was already sent (MQTT 5 section 4.13)."""
+
+    reason = 0x81
+
+    def __init__(self, message: str, reason: int | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class MalformedPacket(PacketError):
+    """A packet that cannot be parsed as the specification says (MQTT 5: 0x81)."""
+
+
+class ProtocolError(PacketError):
+    """A well-formed packet that breaks a rule of the protocol (MQTT 5: 0x82)."""
+
+    reason = 0x82
 
 
 def varint(n: int) -> bytes:
@@ -76,17 +100,23 @@ def read_varint(data: bytes | bytearray | memoryview, i: int) -> tuple[int, int]
             raise MalformedPacket("variable byte integer longer than 4 bytes")
 
 
-def split_packet(buffer: bytearray) -> tuple[int, int, int] | None:
-    """(first byte, start of the body, end of the packet) of the packet at the buffer's start,
-    or None until all of it has arrived."""
-    if len(buffer) < 2:
-        return None
+def read_header(buffer: bytearray) -> tuple[int, int] | None:
+    """(start of the body, end of the packet) of the packet at the buffer's start, as soon as its
+    fixed header has arrived (so a size can be refused before the body is read), else None."""
     try:
         length, start = read_varint(buffer, 1)
     except IndexError:
         return None
-    end = start + length
-    return (buffer[0], start, end) if len(buffer) >= end else None
+    return start, start + length
+
+
+def split_packet(buffer: bytearray) -> tuple[int, int, int] | None:
+    """(first byte, start of the body, end of the packet) of the packet at the buffer's start,
+    or None until all of it has arrived."""
+    header = read_header(buffer)
+    if header is None or len(buffer) < header[1]:
+        return None
+    return buffer[0], header[0], header[1]
 
 
 class Reader:
@@ -145,38 +175,44 @@ class Reader:
     def properties(self) -> dict[int, Any]:
         length = self.varint()
         end = self.i + length
+        if end > len(self.data):
+            raise MalformedPacket("property length runs past the packet")
         props: dict[int, Any] = {}
         while self.i < end:
             pid = self.varint()
             kind = _TYPES.get(pid)
             if kind is None:
                 raise MalformedPacket(f"unknown property id {pid:#x}")
-            if kind == _BYTE:
-                value: Any = self.byte()
-            elif kind == _U16:
-                value = self.u16()
-            elif kind == _U32:
-                value = self.u32()
-            elif kind == _VARINT:
-                value = self.varint()
-            elif kind == _STR:
-                value = self.text()
-            elif kind == _BIN:
-                value = self.binary()
-            else:
-                value = (self.text(), self.text())
+            value = _READ[kind](self)
             if pid in _REPEATABLE:
                 props.setdefault(pid, []).append(value)
             elif pid in props:
                 raise MalformedPacket(f"property {pid:#x} given twice")
             else:
                 props[pid] = value
+        if self.i != end:
+            raise MalformedPacket("a property runs past the property length")
         return props
+
+    def pair(self) -> tuple[str, str]:
+        return self.text(), self.text()
 
     def rest(self) -> bytes:
         value = bytes(self.data[self.i :])
         self.i = len(self.data)
         return value
+
+
+# how each property type is read, indexed by _BYTE ... _PAIR
+_READ = (
+    Reader.byte,
+    Reader.u16,
+    Reader.u32,
+    Reader.varint,
+    Reader.text,
+    Reader.binary,
+    Reader.pair,
+)
 
 
 def _str(value: str | bytes) -> bytes:
@@ -256,4 +292,61 @@ def encode_unsuback(mid: int, count: int, v5: bool) -> bytes:
     return packet(UNSUBACK << 4, body)
 
 
+def encode_disconnect(reason: int = 0) -> bytes:
+    """An MQTT 5 DISCONNECT with a reason code (3.1.1 has no server DISCONNECT)."""
+    return packet(DISCONNECT << 4, bytes((reason,)) if reason else b"")
+
+
 PINGRESP_PACKET = bytes((PINGRESP << 4, 0))
+
+
+def encode_connect(
+    client_id: str | bytes,
+    *,
+    level: int = 4,
+    clean: bool = True,
+    keepalive: int = 60,
+    props: dict[int, Any] | None = None,
+    will: tuple[str | bytes, bytes, int, bool] | None = None,
+    will_props: dict[int, Any] | None = None,
+    username: str | bytes | None = None,
+    password: bytes | None = None,
+) -> bytes:
+    """A CONNECT (level 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0). Strings may be given as bytes, so a
+    test can send ones that are not valid UTF-8."""
+    flags = 0x02 if clean else 0
+    payload = _str(client_id)
+    if will is not None:
+        topic, message, qos, retain = will
+        flags |= 0x04 | qos << 3 | (0x20 if retain else 0)
+        if level == 5:
+            payload += encode_properties(will_props)
+        payload += _str(topic) + _str(message)
+    if username is not None:
+        flags |= 0x80
+        payload += _str(username)
+    if password is not None:
+        flags |= 0x40
+        payload += _str(password)
+    name = "MQIsdp" if level == 3 else "MQTT"
+    body = _str(name) + bytes((level, flags)) + struct.pack("!H", keepalive)
+    if level == 5:
+        body += encode_properties(props)
+    return packet(CONNECT << 4, body + payload)
+
+
+def encode_subscribe(
+    mid: int, filters: list[tuple[str | bytes, int]], v5: bool, props: dict[int, Any] | None = None
+) -> bytes:
+    """A SUBSCRIBE of (filter, options byte) pairs."""
+    body = struct.pack("!H", mid) + (encode_properties(props) if v5 else b"")
+    for topic_filter, options in filters:
+        body += _str(topic_filter) + bytes((options,))
+    return packet(SUBSCRIBE << 4 | 2, body)
+
+
+def encode_unsubscribe(mid: int, filters: list[str | bytes], v5: bool) -> bytes:
+    body = struct.pack("!H", mid) + (b"\x00" if v5 else b"")
+    for topic_filter in filters:
+        body += _str(topic_filter)
+    return packet(UNSUBSCRIBE << 4 | 2, body)

@@ -12,14 +12,16 @@ from typing import Any
 
 from .._errors import ConfigError
 from ._base import DEFAULT_STOP_TIMEOUT
-from .native import NativeBroker
+from .native import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PACKET_SIZE, NativeBroker
 
 
 class EmbeddedBroker(NativeBroker):
     """The in-process broker the fixtures use by default: MQTT 3.1.1 and 5 on ``127.0.0.1``.
 
     Binds a free port unless told otherwise; with ``username``/``password`` only that login gets
-    in. Needs nothing but the standard library.
+    in. ``max_packet_size`` (default 64 MiB, announced in MQTT 5's CONNACK) is the largest packet
+    it accepts, refused on its fixed header; ``connect_timeout`` (default 10 s) closes a
+    connection whose CONNECT has not arrived by then. Needs nothing but the standard library.
     """
 
     engine = "embedded"
@@ -32,6 +34,8 @@ class EmbeddedBroker(NativeBroker):
         password: str | None = None,
         *,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         **amqtt_only: Any,
     ) -> None:
         if amqtt_only:
@@ -42,4 +46,12 @@ class EmbeddedBroker(NativeBroker):
                 "broker now; amqtt's plugins are options of AmqttBroker "
                 "(mqtt_surge.brokers.AmqttBroker, --mqtt-broker=amqtt)"
             )
-        super().__init__(host, port, username, password, stop_timeout=stop_timeout)
+        super().__init__(
+            host,
+            port,
+            username,
+            password,
+            stop_timeout=stop_timeout,
+            max_packet_size=max_packet_size,
+            connect_timeout=connect_timeout,
+        )

@@ -27,13 +27,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import BrokerStartError
+from .._errors import BrokerStartError, ConfigError
 from .._loop import LoopThread
 from . import _packets as p
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
 
 INFLIGHT_WINDOW = 20  # QoS 1/2 messages sent and not yet acknowledged, per client (mosquitto's)
+RECEIVE_MAXIMUM = 20  # QoS 2 messages from one client awaiting PUBREL (announced, as mosquitto)
 TOPIC_ALIAS_MAX = 10
+# a packet larger than this is refused on its fixed header, before its body is read: a test
+# broker lives in the test's process, and one client must not make it hold hundreds of MB
+DEFAULT_MAX_PACKET_SIZE = 64 * 1024 * 1024
+# a connection that has not completed its CONNECT by then is closed (mosquitto 2.0 waits 90 s,
+# its default keepalive x 1.5; a test broker is told of a stuck client sooner)
+DEFAULT_CONNECT_TIMEOUT = 10.0
+LISTEN_BACKLOG = 4096  # a fleet's connections arrive at once; Linux caps it at somaxconn
 SWEEP_INTERVAL = 0.1  # seconds between checks of keepalives, will delays and session expiry
 NEVER = float("inf")
 
@@ -138,13 +146,17 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.session: _Session | None = None
+        self.connected = False  # its CONNECT was accepted
         self.v5 = False
         self.keepalive = 0
-        self.last_in = time.monotonic()
+        self.last_in = time.monotonic()  # when its last whole packet arrived
         self.aliases: dict[int, str] = {}
         self.clean_disconnect = False
         self.window = INFLIGHT_WINDOW
+        self.max_packet = p.MAX_PACKET_SIZE  # the most it accepts from us (MQTT 5 CONNECT)
         self.will: _Will | None = None
+        self.client_id = ""
+        self.connect_expiry = 0.0  # the session expiry its CONNECT asked for
 
     # -- asyncio ---------------------------------------------------------------------------------
 
@@ -153,24 +165,53 @@ class _Connection(asyncio.Protocol):
         self.broker.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        self.last_in = time.monotonic()
+        self.buffer += data
+        try:
+            while (packet := self._next_packet()) is not None:
+                # keepalive counts whole control packets, not bytes [MQTT-3.1.2-24]
+                self.last_in = time.monotonic()
+                self.broker.handle(self, *packet)
+                if self.transport is None or self.transport.is_closing():
+                    return
+        except p.PacketError as exc:
+            self.refuse(exc)
+
+    def _next_packet(self) -> tuple[int, bytes] | None:
+        """The next whole packet, taken off the buffer; refused as soon as its first byte or its
+        fixed header shows it cannot be accepted, before its body is read."""
         buffer = self.buffer
-        buffer += data
-        while buffer:
-            framed = p.split_packet(buffer)
-            if framed is None:
-                return
-            first, start, end = framed
-            body = bytes(buffer[start:end])
-            del buffer[:end]
-            try:
-                self.broker.handle(self, first, body)
-            except p.MalformedPacket as exc:
-                logger.info("native broker: closing a connection: %s", exc)
-                self.abort()
-                return
-            if self.transport is None or self.transport.is_closing():
-                return
+        if not buffer:
+            return None
+        if not self.connected and buffer[0] >> 4 != p.CONNECT:
+            raise p.ProtocolError("the first packet must be CONNECT [MQTT-3.1.0-1]")
+        header = p.read_header(buffer)
+        if header is None:
+            return None
+        start, end = header
+        if end > self.broker.max_packet_size:
+            raise p.PacketError(
+                f"a packet of {end} bytes, over the maximum of {self.broker.max_packet_size}",
+                reason=0x95,
+            )
+        if len(buffer) < end:
+            return None
+        first, body = buffer[0], bytes(buffer[start:end])
+        del buffer[:end]
+        return first, body
+
+    def refuse(self, exc: p.PacketError) -> None:
+        """Close on a bad packet: in MQTT 5, after CONNACK, with a DISCONNECT that says why."""
+        logger.info(
+            "embedded broker: closing the connection of %s: %s",
+            repr(self.client_id) if self.client_id else "a client before CONNECT",
+            exc,
+        )
+        self.buffer.clear()
+        if self.v5 and self.connected:
+            self.write(p.encode_disconnect(exc.reason))
+            self.close()
+        else:
+            self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.broker.connections.discard(self)
@@ -195,35 +236,38 @@ class _Connection(asyncio.Protocol):
 class _Core:
     """The broker's state and logic; runs on one event loop, so it needs no locks."""
 
-    def __init__(self, username: str | None, password: str | None) -> None:
+    def __init__(
+        self,
+        username: str | None,
+        password: str | None,
+        *,
+        max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> None:
         self.username, self.password = username, password
+        self.max_packet_size = max_packet_size
+        self.connect_timeout = connect_timeout
         self.sessions: dict[str, _Session] = {}
         self.retained: dict[str, _Message] = {}
         self.connections: set[_Connection] = set()
         self.shared_turn: dict[tuple[str, str], int] = {}
         self._ids = itertools.count(1)
+        self.too_large = 0  # PUBLISH packets not sent: over the receiver's Maximum Packet Size
 
     # -- packets from clients --------------------------------------------------------------------
 
     def handle(self, conn: _Connection, first: int, body: bytes) -> None:
         kind = first >> 4
-        if conn.session is None:
-            if kind != p.CONNECT:
-                raise p.MalformedPacket("the first packet must be CONNECT [MQTT-3.1.0-1]")
-            self.connect(conn, p.Reader(body))
-            return
-        if kind == p.PUBLISH:
+        if not conn.connected:
+            self.connect(conn, p.Reader(body))  # data_received let nothing else through
+        elif conn.session is None:
+            return  # taken over by a newer connection: it is closing
+        elif kind == p.PUBLISH:
             self.publish(conn, first, p.Reader(body))
-        elif kind == p.PUBACK:
-            self.acked(conn, p.Reader(body).u16(), p.PUBACK)
-        elif kind == p.PUBREC:
-            self.acked(conn, p.Reader(body).u16(), p.PUBREC)
-        elif kind == p.PUBCOMP:
-            self.acked(conn, p.Reader(body).u16(), p.PUBCOMP)
+        elif kind in (p.PUBACK, p.PUBREC, p.PUBCOMP):
+            self.acked(conn, p.Reader(body).u16(), kind)
         elif kind == p.PUBREL:
-            mid = p.Reader(body).u16()
-            conn.session.qos2_in.discard(mid)
-            conn.write(p.encode_ack(p.PUBCOMP, mid, conn.v5))
+            self.released(conn, p.Reader(body).u16())
         elif kind == p.SUBSCRIBE:
             self.subscribe(conn, p.Reader(body))
         elif kind == p.UNSUBSCRIBE:
@@ -232,6 +276,8 @@ class _Core:
             conn.write(p.PINGRESP_PACKET)
         elif kind == p.DISCONNECT:
             self.disconnect(conn, p.Reader(body))
+        elif kind == p.CONNECT:
+            raise p.ProtocolError("a second CONNECT [MQTT-3.1.0-2]")
         else:
             raise p.MalformedPacket(f"unexpected packet type {kind}")
 
@@ -250,6 +296,12 @@ class _Core:
         clean = bool(flags & 0x02)
         conn.keepalive = r.u16()
         props = r.properties() if v5 else {}
+        for flag in (p.REQUEST_PROBLEM_INFO, p.REQUEST_RESPONSE_INFO):
+            if props.get(flag, 0) not in (0, 1):
+                raise p.ProtocolError(f"property {flag:#x} is {props[flag]}, not 0 or 1")
+        for limit in (p.RECEIVE_MAXIMUM, p.MAXIMUM_PACKET_SIZE):
+            if props.get(limit) == 0:
+                raise p.ProtocolError(f"property {limit:#x} is 0")
         client_id = r.text()
         will = None
         if flags & 0x04:
@@ -305,9 +357,15 @@ class _Core:
         session.connection, session.ended_at = conn, None
         session.pending_will, session.will_due = None, None  # a reconnect in time: no will
         conn.session, conn.will = session, will
+        conn.client_id, conn.connected = client_id, True
+        conn.connect_expiry = session.expiry
         if v5:
+            conn.max_packet = int(props.get(p.MAXIMUM_PACKET_SIZE, p.MAX_PACKET_SIZE))
+            connack_props[p.RECEIVE_MAXIMUM] = RECEIVE_MAXIMUM
             connack_props[p.TOPIC_ALIAS_MAXIMUM] = TOPIC_ALIAS_MAX
             connack_props[p.SHARED_SUB_AVAILABLE] = 1
+            if self.max_packet_size < p.MAX_PACKET_SIZE:
+                connack_props[p.MAXIMUM_PACKET_SIZE] = self.max_packet_size
         conn.write(p.encode_connack(present, 0, v5, connack_props))
         # what the session had in flight goes first, again, with DUP [MQTT-4.4.0-1]
         for out in list(session.inflight.values()):
@@ -356,6 +414,9 @@ class _Core:
         if qos == 2 and mid in session.qos2_in:
             conn.write(p.encode_ack(p.PUBREC, mid, conn.v5))  # a resend: routed once already
             return
+        if qos == 2 and conn.v5 and len(session.qos2_in) >= RECEIVE_MAXIMUM:
+            # more unreleased QoS 2 messages than the CONNACK allowed (MQTT 5 section 3.3.4)
+            raise p.PacketError(f"over the receive maximum of {RECEIVE_MAXIMUM}", reason=0x93)
         message = self._message(topic, payload, qos, retain, props, session.client_id)
         if retain:
             if payload:
@@ -373,12 +434,13 @@ class _Core:
     def _aliased(conn: _Connection, alias: int, topic: str) -> str:
         """A client's topic alias [MQTT-3.3.2-12]: set with a topic, used without one."""
         if not 0 < alias <= TOPIC_ALIAS_MAX:
-            raise p.MalformedPacket(f"topic alias {alias} out of range")
+            # 0, or above the CONNACK's Topic Alias Maximum (MQTT 5 section 3.3.2.3.4)
+            raise p.PacketError(f"topic alias {alias} out of range", reason=0x94)
         if topic:
             conn.aliases[alias] = topic
             return topic
         if alias not in conn.aliases:
-            raise p.MalformedPacket(f"unknown topic alias {alias}")
+            raise p.ProtocolError(f"unknown topic alias {alias}")
         return conn.aliases[alias]
 
     def acked(self, conn: _Connection, mid: int, kind: int) -> None:
@@ -393,6 +455,12 @@ class _Core:
             return
         del session.inflight[mid]
         self._pump(session)
+
+    @staticmethod
+    def released(conn: _Connection, mid: int) -> None:
+        assert conn.session is not None
+        conn.session.qos2_in.discard(mid)
+        conn.write(p.encode_ack(p.PUBCOMP, mid, conn.v5))
 
     def subscribe(self, conn: _Connection, r: p.Reader) -> None:
         session = conn.session
@@ -449,6 +517,9 @@ class _Core:
         if conn.v5 and r.left():
             props = r.properties()
             if p.SESSION_EXPIRY in props and conn.session is not None:
+                if conn.connect_expiry == 0 and props[p.SESSION_EXPIRY] != 0:
+                    # a session that was to end with its connection cannot be kept [MQTT-3.14.2-2]
+                    raise p.ProtocolError("DISCONNECT sets a session expiry after CONNECT set 0")
                 conn.session.expiry = float(props[p.SESSION_EXPIRY])
         # a normal DISCONNECT discards the will [MQTT-3.1.2-10]; 5.0 reason 0x04 keeps it
         conn.clean_disconnect = reason != 0x04
@@ -520,6 +591,8 @@ class _Core:
             self._send(conn, out)
 
     def _send(self, conn: _Connection, out: _Outgoing, dup: bool = False) -> None:
+        """Write one PUBLISH; one the client could not accept is dropped as if it were
+        delivered and acknowledged [MQTT-3.1.2-24]/[MQTT-3.1.2-25]."""
         message = out.message
         props = None
         if conn.v5:
@@ -533,11 +606,15 @@ class _Core:
                 props[p.MESSAGE_EXPIRY] = max(1, int(left + 0.999))
             if out.sub_ids:
                 props[p.SUBSCRIPTION_ID] = list(out.sub_ids)
-        conn.write(
-            p.encode_publish(
-                message.topic, message.payload, out.qos, out.retain, out.mid, dup, conn.v5, props
-            )
+        data = p.encode_publish(
+            message.topic, message.payload, out.qos, out.retain, out.mid, dup, conn.v5, props
         )
+        if len(data) > conn.max_packet:
+            self.too_large += 1
+            if out.qos and conn.session is not None:
+                conn.session.inflight.pop(out.mid, None)
+            return
+        conn.write(data)
 
     # -- connections ending, sessions ending -----------------------------------------------------
 
@@ -582,6 +659,14 @@ class _Core:
     def sweep(self) -> None:
         now = time.monotonic()
         for conn in list(self.connections):
+            if not conn.connected:
+                if now - conn.last_in > self.connect_timeout:
+                    logger.info(
+                        "embedded broker: closing a connection with no CONNECT after %gs",
+                        self.connect_timeout,
+                    )
+                    conn.abort()
+                continue
             # no packet for 1.5x the keepalive: the server ends the connection [MQTT-3.1.2-24]
             if conn.keepalive and now - conn.last_in > 1.5 * conn.keepalive:
                 logger.info(
@@ -619,8 +704,17 @@ class NativeBroker(BrokerBase):
         password: str | None = None,
         *,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
         super().__init__(host, port, username, password)
+        if not 2 <= max_packet_size <= p.MAX_PACKET_SIZE:
+            raise ConfigError(
+                f"max_packet_size {max_packet_size!r} is out of range: 2 to {p.MAX_PACKET_SIZE}"
+            )
+        if not connect_timeout > 0:
+            raise ConfigError(f"connect_timeout {connect_timeout!r} must be a positive number")
+        self._max_packet_size, self._connect_timeout = max_packet_size, connect_timeout
         self._stop_timeout = stop_timeout
         self._loop_thread = LoopThread("mqtt-surge-native-broker")
         self._core: _Core | None = None
@@ -642,10 +736,19 @@ class NativeBroker(BrokerBase):
             ) from exc
 
     async def _serve(self) -> int:
-        core = self._core = _Core(self._username, self._password)
+        core = self._core = _Core(
+            self._username,
+            self._password,
+            max_packet_size=self._max_packet_size,
+            connect_timeout=self._connect_timeout,
+        )
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(core), self._host, self._port, reuse_address=True
+            lambda: _Connection(core),
+            self._host,
+            self._port,
+            reuse_address=True,
+            backlog=LISTEN_BACKLOG,
         )
         self._sweeper = asyncio.ensure_future(self._sweep(core))
         return int(self._server.sockets[0].getsockname()[1])
