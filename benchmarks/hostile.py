@@ -7,6 +7,7 @@ process of its own (so its memory can be read):
 
     python benchmarks/hostile.py                 # about 2 minutes (mosquitto's 90 s wait)
     python benchmarks/hostile.py --wait 15       # give up on the close after 15 s
+    python benchmarks/hostile.py --src ../old/src --out /tmp/before.json   # another tree's broker
 
 Writes results/hostile.json.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import selectors
 import socket
 import subprocess
@@ -120,12 +122,14 @@ def connect_storm(url: BrokerURL, count: int = 2000) -> float:
     return took if answered == count else float("inf")
 
 
-def run(engine: str, wait: float) -> dict[str, object]:
+def run(engine: str, wait: float, src: str | None) -> dict[str, object]:
+    env = dict(os.environ, PYTHONPATH=src) if src else None
     proc = _children.popen(
         [sys.executable, "-c", CHILD.format(engine=engine)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        env=env,
     )
     assert proc.stdout is not None
     url, pid = proc.stdout.readline().split()
@@ -166,8 +170,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wait", type=float, default=120.0, help="longest wait for a close (s)")
     parser.add_argument("--out", default=str(RESULTS / "hostile.json"))
+    parser.add_argument(
+        "--src", help="run the brokers from this source tree (an older commit's src/, to compare)"
+    )
     args = parser.parse_args()
-    rows = [run(engine, args.wait) for engine in ("embedded", "mosquitto")]
+    rows = [run(engine, args.wait, args.src) for engine in ("embedded", "mosquitto")]
     print(
         f"{'engine':10} {'no CONNECT':>12} {'trickling':>10} {'RSS +MB':>8} {'read MB':>8} "
         f"{'2,000 CONNACKs':>15}"
