@@ -7,6 +7,7 @@ from typing import Any
 
 from .._errors import ConfigError
 from ._base import Broker, BrokerBase
+from ._capabilities import FEATURES, Capabilities
 from .amqtt import AmqttBroker  # amqtt itself is imported only when one starts
 from .embedded import EmbeddedBroker
 from .external import ExternalBroker
@@ -43,9 +44,11 @@ def broker_from_spec(spec: str, **options: Any) -> BrokerBase:
 
 __all__ = [
     "ENGINES",
+    "FEATURES",
     "AmqttBroker",
     "Broker",
     "BrokerBase",
+    "Capabilities",
     "EmbeddedBroker",
     "ExternalBroker",
     "MosquittoBroker",
