@@ -33,7 +33,7 @@ from ._message import build_message, filter_matches
 from ._options import SubscriberOptions
 from ._runner import AsyncRunner, Escaped, guarded
 from ._stats import Stats
-from ._warn import RateLimited
+from ._warn import Origin, RateLimited
 from .transports import Item
 
 logger = logging.getLogger("mqtt_surge")
@@ -54,6 +54,7 @@ class Pipeline:
         options: SubscriberOptions,
         name: str,
         callback_loop: asyncio.AbstractEventLoop | None,
+        origin: Origin | None = None,
     ) -> None:
         self._options = options
         self._name = name
@@ -67,8 +68,8 @@ class Pipeline:
             max_batch=options.max_batch,
         )  # fmt: skip
         interval = options.warn_interval
-        self._warn_full = RateLimited(QueueFullWarning, interval)
-        self._warn_overloaded = RateLimited(WorkersOverloadedWarning, interval)
+        self._warn_full = RateLimited(QueueFullWarning, interval, origin=origin)
+        self._warn_overloaded = RateLimited(WorkersOverloadedWarning, interval, origin=origin)
         self._log_failure = RateLimited(None, interval, logging.ERROR)
         self._ack: Callable[[Item], None] | None = None
         self._runner: AsyncRunner[Item] | None = None
@@ -143,16 +144,21 @@ class Pipeline:
             self.buffer.overflow, "a"
         )
         return (
-            f"Message queue full, dropping message. {count} dropped since the last warning "
-            f"({policy} each time; max_queue_size={options.max_queue_size}). Raise "
+            f"{self._who()}: Message queue full, dropping message. {count} dropped since the "
+            f"last warning ({policy} each time; max_queue_size={options.max_queue_size}). Raise "
             f"max_queue_size, add worker_threads (now {options.worker_threads}) or make the "
             "callback faster."
         )
 
+    def _who(self) -> str:
+        """Which subscriber: its warnings come from threads that are not the caller's."""
+        topics = ", ".join(topic for topic, _ in self._options.topics)
+        return f"subscriber {self._name!r} on {topics}"
+
     def _overloaded_text(self, count: int) -> str:
         options = self._options
         return (
-            f"Workers overloaded: the buffer has stayed above 80% of max_queue_size "
+            f"{self._who()}: Workers overloaded: the buffer has stayed above 80% of max_queue_size "
             f"({options.max_queue_size}) for {self.buffer.high_for():.1f}s, so messages arrive "
             f"faster than {options.worker_threads} worker_threads process them. Raise "
             f"worker_threads or make the callback faster ({count} checks since the last warning)."

@@ -39,7 +39,7 @@ from ._processes import ProcessGroup
 from ._relay import Observer
 from ._stats import Stats
 from ._url import BrokerURL
-from ._warn import warn_caller
+from ._warn import user_origin, warn_caller
 from ._watchdog import Watchdog
 from .transports import Engine, Settings, Transport, TransportFactory
 
@@ -138,6 +138,7 @@ class Subscriber(StartStop):
 
     def _init(self, options: SubscriberOptions) -> None:
         self.options = options
+        self._origin = user_origin()  # where background warnings point: the line that made us
         self.max_queue_size = options.max_queue_size
         self.worker_threads = options.worker_threads
         self.max_concurrency = options.max_concurrency
@@ -256,7 +257,9 @@ class Subscriber(StartStop):
             warn_caller(LOOP_WARNING, AsyncioLoopWarning)
         make_transport = options.make_transport_factory()
         connection = self._connection = Connection(self.url, lambda: self._state.live)
-        pipeline = self._pipeline = Pipeline(options, self._client_id, options.loop or running_loop)
+        pipeline = self._pipeline = Pipeline(
+            options, self._client_id, options.loop or running_loop, self._origin
+        )
         transport = self._transport = make_transport(
             Settings(
                 url=self.url,
