@@ -39,7 +39,10 @@ FIXTURES = frozenset(
 )
 _subscribers_key = pytest.StashKey[list[RecordingSubscriber]]()
 _started_key = pytest.StashKey[list[str]]()
+# spec -> the session's broker for it, or why it could not start (said once, not per test)
+_brokers_key = pytest.StashKey[dict[str, "BrokerBase | str"]]()
 _reported_key = pytest.StashKey[set[int]]()
+_WORKER_OUTPUT = "mqtt_surge_started"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,6 +95,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "needs (mqtt_surge.brokers.FEATURES); run on a broker that has them, else skipped",
     )
     config.stash[_started_key] = []
+    config.stash[_brokers_key] = {}
+    spec = broker_spec(config)
+    try:
+        broker_from_spec(spec)  # a check of the spec: nothing starts before a test needs it
+    except ConfigError as exc:
+        raise pytest.UsageError(f"mqtt-surge: --mqtt-broker: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -148,24 +157,53 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"mqtt-surge: tests ran against {', '.join(started)}")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    for broker in config.stash.get(_brokers_key, {}).values():
+        if not isinstance(broker, str):
+            broker.stop()
+    if hasattr(config, "workeroutput"):  # a pytest-xdist worker: tell the controller
+        config.workeroutput[_WORKER_OUTPUT] = config.stash.get(_started_key, [])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist's controller: what each worker started goes in the summary."""
+    started = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, [])
+    worker = node.gateway.id
+    node.config.stash[_started_key].extend(f"{entry} ({worker})" for entry in started)
+
+
+def _session_broker(config: pytest.Config, spec: str) -> BrokerBase:
+    """The session's broker for ``spec``, started on first use and kept until the session ends
+    (a test moved to another engine does not stop it); fails the test if it cannot start."""
+    __tracebackhide__ = True
+    brokers = config.stash[_brokers_key]
+    if spec not in brokers:
+        try:
+            broker = broker_from_spec(spec)
+            broker.start()
+        except (BrokerError, ConfigError) as exc:
+            # the engine's message names the address and the fix; the chain below it would
+            # repeat it in every test
+            brokers[spec] = f"mqtt-surge could not provide a broker: {type(exc).__name__}: {exc}"
+        else:
+            brokers[spec] = broker
+            config.stash[_started_key].append(f"{broker.engine} {broker.url}")
+    found = brokers[spec]
+    if isinstance(found, str):
+        pytest.fail(found, pytrace=False)
+    return found
+
+
 @pytest.fixture(scope="session")
-def mqtt_broker(
-    pytestconfig: pytest.Config, request: pytest.FixtureRequest
-) -> Iterator[BrokerBase]:
+def mqtt_broker(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> BrokerBase:
     """The started broker for ``--mqtt-broker``: ``host``, ``port``, ``url`` (session-wide);
     for a test marked ``mqtt_broker(...)`` that amqtt cannot serve, the embedded broker."""
-    # a bad spec or a start failure (port taken, amqtt or mosquitto missing, a URL that does
-    # not answer) is the error of every test that needs the broker, with the engine's message
-    try:
-        broker = broker_from_spec(getattr(request, "param", None) or broker_spec(pytestconfig))
-        broker.start()
-    except (BrokerError, ConfigError) as exc:
-        pytest.fail(f"mqtt-surge could not provide a broker: {type(exc).__name__}: {exc}", False)
-    pytestconfig.stash[_started_key].append(f"{broker.engine} {broker.url}")
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    __tracebackhide__ = True
+    return _session_broker(
+        pytestconfig, getattr(request, "param", None) or broker_spec(pytestconfig)
+    )
 
 
 @pytest.fixture
@@ -199,16 +237,22 @@ def mqtt_subscriber(
         options.setdefault(
             "broker", mqtt_broker if options.get("processes", 1) != 1 else mqtt_broker.url
         )
+        __tracebackhide__ = True
         start_timeout = options.pop("start_timeout", 10.0)
-        sub = RecordingSubscriber(topic=topic, callback=callback, **options)
-        created.append(sub)
-        with warnings.catch_warnings():
-            if callback is None:
-                # only the recorder: the "use an async callback" advice would be noise in an
-                # async test
-                warnings.simplefilter("ignore", AsyncioLoopWarning)
-            sub.start(timeout=start_timeout)
-        return sub
+        try:
+            sub = RecordingSubscriber(topic=topic, callback=callback, **options)
+        except ConfigError as exc:
+            error = exc  # raised below, outside this handler: no chain of our frames to it
+        else:
+            created.append(sub)
+            with warnings.catch_warnings():
+                if callback is None:
+                    # only the recorder: the "use an async callback" advice would be noise in
+                    # an async test
+                    warnings.simplefilter("ignore", AsyncioLoopWarning)
+                sub.start(timeout=start_timeout)
+            return sub
+        raise error.with_traceback(None)
 
     yield make
     for sub in created:
@@ -280,9 +324,10 @@ def mqtt_faults(mqtt_broker: BrokerBase) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def mqtt_client(mqtt_broker: BrokerBase) -> Iterator[Any]:
-    """A connected paho client (its network loop running) for anything the helpers do not do."""
-    publisher = Publisher(mqtt_broker.url).connect()
+def mqtt_client(mqtt_broker: BrokerBase, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A connected paho client (its network loop running) for anything the helpers do not do;
+    MQTT 5 in a test marked ``mqtt_broker(protocol=5)``."""
+    publisher = Publisher(mqtt_broker.url, protocol=_test_protocol(request)).connect()
     try:
         yield publisher.client
     finally:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from .._errors import ConfigError
@@ -35,8 +36,10 @@ def broker_from_spec(spec: str, **options: Any) -> BrokerBase:
     if name in _LOCAL:
         return _LOCAL[name](**options)
     if "://" not in name and ":" not in name and "." not in name and name != "localhost":
+        close = difflib.get_close_matches(name, ENGINES, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
-            f"unknown broker engine {name!r}: use {', '.join(ENGINES)} or a URL "
+            f"unknown broker engine {name!r}: {hint}use {', '.join(ENGINES)} or a URL "
             "such as mqtt://host:1883"
         )
     return ExternalBroker(name, **options)

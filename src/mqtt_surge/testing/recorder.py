@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._message import Message
+from .._options import ErrorHook
 from .._relay import ignore
 from ..subscriber import Subscriber, is_async_callable
 
@@ -21,8 +22,13 @@ class Recorder:
     Use :func:`recorder_for` to get an :class:`AsyncRecorder` for an ``async def`` callback.
     """
 
-    def __init__(self, callback: Callable[[Message], Any] | None = None) -> None:
+    def __init__(
+        self, callback: Callable[[Message], Any] | None = None, *, record_errors: bool = True
+    ) -> None:
         self._callback = callback
+        # False: a failed message is recorded by failed(), which the subscriber calls once it
+        # has counted and logged the failure, so a test that waits for it sees all of that done
+        self._record_errors = record_errors
         self._cond = threading.Condition()
         self._messages: list[Message] = []
         self.errors: list[BaseException] = []
@@ -31,10 +37,15 @@ class Recorder:
         try:
             result = self._callback(message) if self._callback is not None else None
         except BaseException as exc:
-            self._record(message, exc)
+            if self._record_errors:
+                self._record(message, exc)
             raise
         self._record(message, None)
         return result
+
+    def failed(self, error: BaseException, message: Message) -> None:
+        """An ``on_error`` hook: records a message whose callback raised."""
+        self._record(message, error)
 
     def _record(self, message: Message, error: BaseException | None) -> None:
         with self._cond:
@@ -95,15 +106,19 @@ class AsyncRecorder(Recorder):
         try:
             result = await self._callback(message) if self._callback is not None else None
         except BaseException as exc:
-            self._record(message, exc)
+            if self._record_errors:
+                self._record(message, exc)
             raise
         self._record(message, None)
         return result
 
 
-def recorder_for(callback: Callable[[Message], Any] | None = None) -> Recorder:
+def recorder_for(
+    callback: Callable[[Message], Any] | None = None, *, record_errors: bool = True
+) -> Recorder:
     """A recorder of the right kind for ``callback`` (async for an ``async def`` one)."""
-    return AsyncRecorder(callback) if is_async_callable(callback) else Recorder(callback)
+    kind = AsyncRecorder if is_async_callable(callback) else Recorder
+    return kind(callback, record_errors=record_errors)
 
 
 class RecordingSubscriber(Subscriber):
@@ -129,7 +144,10 @@ class RecordingSubscriber(Subscriber):
             super().__init__(broker, topic, ignore if callback is None else callback, **options)
             self._observer = self._observe
         else:
-            self.recorder = recorder_for(callback)
+            self.recorder = recorder_for(callback, record_errors=False)
+            hook = options.get("on_error")
+            if hook is None or callable(hook):  # else the options refuse it, naming it
+                options["on_error"] = _both(self.recorder.failed, hook)
             super().__init__(broker, topic, self.recorder, **options)
 
     def _observe(self, message: Message, started: float, error: BaseException | None) -> None:
@@ -160,6 +178,17 @@ class RecordingSubscriber(Subscriber):
         self, predicate: Callable[[list[Message]], bool], timeout: float = 5.0
     ) -> list[Message]:
         return await self.recorder.async_wait_until(predicate, timeout)
+
+
+def _both(first: ErrorHook, then: ErrorHook | None) -> ErrorHook:
+    if then is None:
+        return first
+
+    def hook(error: BaseException, message: Message) -> None:
+        first(error, message)
+        then(error, message)
+
+    return hook
 
 
 def _describe(messages: list[Message], limit: int = 10) -> str:
