@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -117,3 +119,18 @@ def stop_child(proc: subprocess.Popen[str]) -> None:
     assert proc.stdin is not None
     proc.stdin.close()
     proc.wait(30)
+
+
+def run_suite(tests: str) -> None:
+    """Run a test folder whose figures are committed (reliability, conformance), writing them
+    to benchmarks/results instead of the ignored test-results/ a plain test run uses."""
+    root = Path(__file__).parents[1]
+    env = dict(os.environ, MQTT_SURGE_RESULTS_DIR=str(root / "benchmarks" / "results"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", tests],
+        cwd=root,
+        env=env,
+        check=False,
+    )
+    if done.returncode:
+        raise SystemExit(f"{tests} failed (exit {done.returncode}): figures not trusted")

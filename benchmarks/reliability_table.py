@@ -1,12 +1,14 @@
 """Print the README's reliability table from benchmarks/results/reliability.json.
 
-The figures come from the reliability suite (``bash ci/test.sh tests/reliability``); this only
-formats them, one row per fault and engine.
+The figures come from the reliability suite: ``python benchmarks/reliability_table.py --run`` runs
+it (writing here; a plain test run writes to the ignored test-results/) and then prints the table,
+one row per fault and engine; without ``--run`` it only formats the committed figures.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "reliability.json"
@@ -27,6 +29,11 @@ MODES = {
 
 
 def main() -> None:
+    if "--run" in sys.argv[1:]:  # run the suite first, its figures written here
+        sys.path.insert(0, str(Path(__file__).parent))
+        from _common import run_suite
+
+        run_suite("tests/reliability")
     rows = json.loads(RESULTS.read_text())
     print(
         "| fault | engine | delivery | noticed after (s) | x keepalive | resumed (s) | sent "

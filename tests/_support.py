@@ -19,6 +19,11 @@ import paho.mqtt.client as mqtt
 from mqtt_surge import BrokerURL
 
 WAIT = 10.0
+# where test runs write their figures: an ignored folder, so a run leaves the tree clean; the
+# committed figures in benchmarks/results are written by the benchmark commands that set it
+RESULTS_DIR = Path(
+    os.environ.get("MQTT_SURGE_RESULTS_DIR") or Path(__file__).parents[1] / "test-results"
+)
 
 
 def open_fds() -> int:

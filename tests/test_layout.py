@@ -102,3 +102,23 @@ def test_the_engine_room_imports_no_client_library_pytest_or_locust() -> None:
                 names = [node.module]
             found += [f"{module}: {n}" for n in names if n.split(".")[0] in banned]
     assert found == []
+
+
+def test_test_runs_write_their_figures_to_an_ignored_folder() -> None:
+    """A test run leaves the work tree clean: the suites that record figures write them where
+    git ignores them (the committed figures come from benchmark commands run on purpose)."""
+    import subprocess
+
+    from . import _support
+    from .conformance import conftest as conformance
+    from .reliability import conftest as reliability
+
+    root = Path(__file__).parents[1]
+    for results in (reliability.RESULTS, conformance.RESULTS):
+        assert results.parent == _support.RESULTS_DIR
+        relative = results.relative_to(root) if results.is_relative_to(root) else None
+        if relative is not None:
+            ignored = subprocess.run(
+                ["git", "check-ignore", "-q", str(relative)], cwd=root, check=False
+            )
+            assert ignored.returncode == 0, f"{relative} is not ignored by git"

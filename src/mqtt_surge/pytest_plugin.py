@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from ._errors import AsyncioLoopWarning, BrokerError, ConfigError
+from ._errors import AsyncioLoopWarning, ConfigError
 from ._message import Message
 from .brokers import BrokerBase, EmbeddedBroker, broker_from_spec
 from .faults import FaultProxy
 from .testing import Publisher, RecordingSubscriber
+from .testing._session import SessionBrokers, describe_spec
 
 ENV_VAR = "MQTT_SURGE_BROKER"
 DEFAULT = "embedded"
@@ -38,9 +39,8 @@ FIXTURES = frozenset(
     }
 )
 _subscribers_key = pytest.StashKey[list[RecordingSubscriber]]()
-_started_key = pytest.StashKey[list[str]]()
-# spec -> the session's broker for it, or why it could not start (said once, not per test)
-_brokers_key = pytest.StashKey[dict[str, "BrokerBase | str"]]()
+_brokers_key = pytest.StashKey[SessionBrokers]()
+_workers_key = pytest.StashKey[list[str]]()  # what pytest-xdist workers started
 _reported_key = pytest.StashKey[set[int]]()
 _WORKER_OUTPUT = "mqtt_surge_started"
 
@@ -72,21 +72,6 @@ def broker_spec(config: pytest.Config) -> str:
     return DEFAULT
 
 
-def _describe_spec(spec: str) -> str:
-    local = {
-        "embedded": "mqtt-surge's own broker in a thread, MQTT 3.1.1 and 5",
-        "amqtt": "amqtt in a thread, MQTT 3.1.1",
-        "mosquitto": "a mosquitto process",
-        "native": "mqtt-surge's own broker in a thread, MQTT 3.1.1 and 5",
-    }
-    if spec in local:
-        return f"{spec} ({local[spec]} on 127.0.0.1, a free port; started on first use)"
-    try:
-        return str(broker_from_spec(spec).url)  # the redacted URL
-    except ValueError as exc:
-        return f"invalid: {exc}"
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mqtt: the test uses mqtt-surge's broker fixtures")
     config.addinivalue_line(
@@ -94,8 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "mqtt_broker(protocol=None, needs=[]): the MQTT version and broker behaviours the test "
         "needs (mqtt_surge.brokers.FEATURES); run on a broker that has them, else skipped",
     )
-    config.stash[_started_key] = []
-    config.stash[_brokers_key] = {}
+    config.stash[_brokers_key] = SessionBrokers()
+    config.stash[_workers_key] = []
     spec = broker_spec(config)
     try:
         broker_from_spec(spec)  # a check of the spec: nothing starts before a test needs it
@@ -105,7 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     spec = broker_spec(config)
-    lines = [f"mqtt-surge: broker {_describe_spec(spec)}"]
+    lines = [f"mqtt-surge: broker {describe_spec(spec)}"]
     if spec == "amqtt":
         lines.append(
             "mqtt-surge: tests marked mqtt_broker(protocol=..., needs=[...]) that amqtt "
@@ -152,18 +137,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    started = config.stash.get(_started_key, [])
+    started = [*config.stash[_brokers_key].started, *config.stash[_workers_key]]
     if started:
         terminalreporter.write_line(f"mqtt-surge: tests ran against {', '.join(started)}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    for broker in config.stash.get(_brokers_key, {}).values():
-        if not isinstance(broker, str):
-            broker.stop()
+    config.stash[_brokers_key].stop()
     if hasattr(config, "workeroutput"):  # a pytest-xdist worker: tell the controller
-        config.workeroutput[_WORKER_OUTPUT] = config.stash.get(_started_key, [])
+        config.workeroutput[_WORKER_OUTPUT] = config.stash[_brokers_key].started
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -171,29 +154,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     """pytest-xdist's controller: what each worker started goes in the summary."""
     started = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, [])
     worker = node.gateway.id
-    node.config.stash[_started_key].extend(f"{entry} ({worker})" for entry in started)
-
-
-def _session_broker(config: pytest.Config, spec: str) -> BrokerBase:
-    """The session's broker for ``spec``, started on first use and kept until the session ends
-    (a test moved to another engine does not stop it); fails the test if it cannot start."""
-    __tracebackhide__ = True
-    brokers = config.stash[_brokers_key]
-    if spec not in brokers:
-        try:
-            broker = broker_from_spec(spec)
-            broker.start()
-        except (BrokerError, ConfigError) as exc:
-            # the engine's message names the address and the fix; the chain below it would
-            # repeat it in every test
-            brokers[spec] = f"mqtt-surge could not provide a broker: {type(exc).__name__}: {exc}"
-        else:
-            brokers[spec] = broker
-            config.stash[_started_key].append(f"{broker.engine} {broker.url}")
-    found = brokers[spec]
-    if isinstance(found, str):
-        pytest.fail(found, pytrace=False)
-    return found
+    node.config.stash[_workers_key].extend(f"{entry} ({worker})" for entry in started)
 
 
 @pytest.fixture(scope="session")
@@ -201,9 +162,11 @@ def mqtt_broker(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> 
     """The started broker for ``--mqtt-broker``: ``host``, ``port``, ``url`` (session-wide);
     for a test marked ``mqtt_broker(...)`` that amqtt cannot serve, the embedded broker."""
     __tracebackhide__ = True
-    return _session_broker(
-        pytestconfig, getattr(request, "param", None) or broker_spec(pytestconfig)
-    )
+    spec = getattr(request, "param", None) or broker_spec(pytestconfig)
+    broker = pytestconfig.stash[_brokers_key].get(spec)
+    if isinstance(broker, str):
+        pytest.fail(broker, pytrace=False)
+    return broker
 
 
 @pytest.fixture

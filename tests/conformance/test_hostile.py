@@ -291,7 +291,11 @@ def test_a_property_length_shorter_than_the_properties_gets_disconnect_0x81(
     assert disconnect_reason(raw.closes()) == 0x81
 
 
-@pytest.mark.parametrize("prop", [p.REQUEST_PROBLEM_INFO, p.REQUEST_RESPONSE_INFO])
+@pytest.mark.parametrize(
+    "prop",
+    [p.REQUEST_PROBLEM_INFO, p.REQUEST_RESPONSE_INFO],
+    ids=["request-problem-info", "request-response-info"],
+)
 def test_a_request_flag_other_than_0_or_1_refuses_the_connect(
     engine: BrokerBase, prop: int
 ) -> None:

@@ -1,7 +1,9 @@
 """The reliability suite: faults mid-stream, on both client engines, bounded in time.
 
-Each test records its figures; the session writes them to benchmarks/results/reliability.json
-(merged by key, so xdist workers and partial runs add to one file) for the README's table.
+Each test records its figures; the session writes them to reliability.json in the results folder
+(test-results/, ignored; ``python benchmarks/reliability_table.py --run`` writes the committed
+benchmarks/results/reliability.json), merged by key, so xdist workers and partial runs add to one
+file.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import pytest
 
 from mqtt_surge.transports import ENGINE_ENV, ENGINES
 
-from .._support import merge_results
+from .._support import RESULTS_DIR, merge_results
 
-RESULTS = Path(__file__).parents[2] / "benchmarks" / "results" / "reliability.json"
+RESULTS = RESULTS_DIR / "reliability.json"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
