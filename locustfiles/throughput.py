@@ -37,9 +37,11 @@ def nothing_lost(run: RunData) -> tuple[str, bool]:
     lost = run.lost()  # per publisher: every acknowledged sequence must have arrived
     stats = run.stats
     duplicates = (run.final or {}).get("duplicates", 0)
+    late = run.arrived_unacknowledged()
+    late_text = f" ({late} published but not yet acknowledged when the run ended)" if late else ""
     text = (
-        f"{lost} lost of {run.total_sent} acknowledged; received {stats.get('received')}, "
-        f"dropped {stats.get('dropped')}, duplicates {duplicates}"
+        f"{lost} lost of {run.total_sent} acknowledged; received {stats.get('received')}"
+        f"{late_text}, dropped {stats.get('dropped')}, duplicates {duplicates}"
     )
     ok = run.total_sent > 0 and run.final is not None and lost == 0
     return text, ok and stats.get("dropped") == 0 and duplicates == 0

@@ -98,6 +98,16 @@ class RunData:
                 lost += seen["missing"] + max(0, sent - 1 - seen["highest"])
         return lost
 
+    def arrived_unacknowledged(self) -> int:
+        """Messages that arrived beyond what their publishers counted as sent: published, but
+        their PUBACK had not come back when the users stopped (not a loss, and not a
+        duplicate)."""
+        publishers = (self.final or {}).get("publishers", {})
+        return sum(
+            max(0, seen["highest"] + 1 - self.sent.get(int(pid), 0))
+            for pid, seen in publishers.items()
+        )
+
     def max_queue_depth(self) -> int:
         return max((r["stats"]["max_queue_depth"] for r in self.reports if "stats" in r), default=0)
 
