@@ -10,13 +10,13 @@ broker acknowledged; none got a duplicate.
 
 from locust import events, task
 
-from mqtt_surge.loadtest import MqttPublisherUser, RunData, check
+from mqtt_surge.loadtest import SHORT_RUN, MqttPublisherUser, RunData, check
 
 
 @events.init_command_line_parser.add_listener
 def defaults(parser) -> None:
     # paced: the broker sends each message once per subscriber
-    parser.set_defaults(probe_subscribers=3, mqtt_rate=100)
+    parser.set_defaults(**SHORT_RUN, probe_subscribers=3, mqtt_rate=100)
 
 
 class QoS1Publisher(MqttPublisherUser):

@@ -8,7 +8,14 @@ Checks: every device connected and published; every message sent (written at QoS
 acknowledged at QoS 1) arrived; the probe heard from every device.
 """
 
-from mqtt_surge.loadtest import MqttFleetUser, RunData, check
+from locust import events
+
+from mqtt_surge.loadtest import SHORT_RUN, MqttFleetUser, RunData, check
+
+
+@events.init_command_line_parser.add_listener
+def defaults(parser) -> None:
+    parser.set_defaults(**SHORT_RUN)
 
 
 class Sensors(MqttFleetUser):

@@ -9,7 +9,7 @@ flight); with this much drain time nothing is abandoned; no thread is left behin
 
 from locust import events, task
 
-from mqtt_surge.loadtest import MqttPublisherUser, RunData, check
+from mqtt_surge.loadtest import SHORT_RUN, MqttPublisherUser, RunData, check
 
 
 @events.init_command_line_parser.add_listener
@@ -21,6 +21,7 @@ def defaults(parser) -> None:
     # tests/brokers/test_unsubscribe_backlog.py), so an unpaced offer to a broker that accepts
     # faster than the probe reads would measure that backlog, not the subscriber's stop
     parser.set_defaults(
+        **SHORT_RUN,
         mqtt_rate=1500,
         probe_max_queue_size=1000,
         probe_callback_ms=5,

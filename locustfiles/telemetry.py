@@ -12,12 +12,12 @@ and every message carried its sequence where it was told to.
 
 from locust import events, task
 
-from mqtt_surge.loadtest import MqttPublisherUser, RunData, check
+from mqtt_surge.loadtest import SHORT_RUN, MqttPublisherUser, RunData, check
 
 
 @events.init_command_line_parser.add_listener
 def defaults(parser) -> None:
-    parser.set_defaults(mqtt_rate=200)
+    parser.set_defaults(**SHORT_RUN, mqtt_rate=200)
 
 
 class Sensor(MqttPublisherUser):

@@ -10,7 +10,7 @@ lost, dropped or duplicated), receive rate
 
 from locust import events, task
 
-from mqtt_surge.loadtest import MqttPublisherUser, RunData, check
+from mqtt_surge.loadtest import SHORT_RUN, MqttPublisherUser, RunData, check
 
 
 @events.init_command_line_parser.add_listener
@@ -20,7 +20,7 @@ def defaults(parser) -> None:
     # 2-core machine even in an hour when amqtt, then the embedded engine, forwarded only 860;
     # the rate check asks that the probe keep up with most of that. --mqtt-rate 0 removes the
     # pace
-    parser.set_defaults(mqtt_rate=300, check_min_rate=500, check_max_p99_ms=1000)
+    parser.set_defaults(**SHORT_RUN, mqtt_rate=300, check_min_rate=500, check_max_p99_ms=1000)
 
 
 class QoS1Publisher(MqttPublisherUser):

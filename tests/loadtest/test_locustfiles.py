@@ -109,6 +109,8 @@ def test_drop_oldest_passes(tmp_path: Path, probe_engine: str) -> None:
     assert _failed(data) == [], output[-3000:]
     assert code == 0
     assert data["stats"]["dropped"] > 0
+    # the project's defaults set nothing a LoadTestShape ignores (Locust would warn)
+    assert "no impact on LoadShapes" not in output
 
 
 def test_drop_oldest_catches_the_wrong_policy(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ functions when Locust quits (exit code 1 when one fails).
 from . import plugin as _plugin  # noqa: F401 - registers the listeners and options
 from .checks import check, verdict
 from .fleet import MqttFleetUser
-from .run import RunData
+from .run import SHORT_RUN, RunData
 from .user import MqttPublisherUser
 
-__all__ = ["MqttFleetUser", "MqttPublisherUser", "RunData", "check", "verdict"]
+__all__ = ["SHORT_RUN", "MqttFleetUser", "MqttPublisherUser", "RunData", "check", "verdict"]

@@ -41,6 +41,11 @@ class Sent:
 # this process's publishers (one Locust process, one tally)
 SENT = Sent()
 
+# the project's locustfiles run short and small unless told otherwise; each one whose users are
+# not driven by a LoadTestShape takes these as its defaults (a shape ignores them, and Locust
+# warns when they are set for one, so they are not in locust.conf)
+SHORT_RUN = {"num_users": 2, "spawn_rate": 2, "run_time": "10s"}
+
 
 @dataclasses.dataclass
 class RunData:
