@@ -141,3 +141,42 @@ def test_subscribe_to_an_unreachable_broker_fails_clearly() -> None:
     )
     assert result.returncode == 2
     assert "127.0.0.1:1" in result.stderr
+
+
+HOSTILE = b"line one\nline two\x00\x1b[2J\x1b]0;pwned\x07 \\ end"
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["escaped", "raw"])
+def test_subscribe_escapes_what_a_terminal_would_act_on(
+    embedded: BrokerBase, topic: str, raw: bool
+) -> None:
+    """A newline, NUL or terminal escape sequence in a payload is shown escaped, one message
+    per line; ``--raw`` writes the bytes as they came, for piping."""
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "mqtt_surge", "subscribe", str(embedded.url), topic),
+            *(["--raw"] if raw else []),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith(b"# subscribed to")
+        with Publisher(embedded.url) as pub:
+            pub.publish(topic, HOSTILE, qos=1)
+            pub.publish(topic, b"next", qos=1)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=WAIT * 2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if raw:
+        assert out == f"{topic} ".encode() + HOSTILE + f"\n{topic} next\n".encode()
+    else:
+        lines = out.decode("ascii").splitlines()
+        assert lines == [
+            f"{topic} line one\\nline two\\x00\\x1b[2J\\x1b]0;pwned\\x07 \\\\ end",
+            f"{topic} next",
+        ]

@@ -28,15 +28,37 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def printable(data: str | bytes) -> str:
+    r"""One line a terminal shows as it is: a byte that is not UTF-8 becomes ``\xNN``, a
+    character that is not printable (newline, NUL, the ESC of a terminal sequence) its escape,
+    and a backslash ``\\``, so that no two payloads look alike."""
+    text = data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif "\udc80" <= char <= "\udcff":  # an undecodable byte, kept by surrogateescape
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
 def _cmd_subscribe(args: argparse.Namespace) -> int:
     def show(message: Message) -> None:
-        payload = message.payload.decode("utf-8", "backslashreplace")
-        print(f"{message.topic} {payload}", flush=True)
+        print(f"{printable(message.topic)} {printable(message.payload)}", flush=True)
+
+    def show_raw(message: Message) -> None:
+        out = sys.stdout.buffer
+        out.write(message.topic.encode() + b" " + message.payload + b"\n")
+        out.flush()
 
     subscriber = Subscriber(
         broker=args.url,
         topic=args.topics,
-        callback=show,
+        callback=show_raw if args.raw else show,
         qos=args.qos,
         max_queue_size=args.max_queue_size,
         worker_threads=1,  # one worker: lines come out in arrival order
@@ -87,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     subscribe.add_argument("--max-queue-size", type=int, default=1000)
     subscribe.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for SUBACK")
     subscribe.add_argument("--engine", choices=CLIENT_ENGINES, help=ENGINE_HELP)
+    subscribe.add_argument(
+        "--raw",
+        action="store_true",
+        help="write payloads as they came, bytes unchanged (for piping); by default what a "
+        "terminal would act on (newlines, NUL, escape sequences) is shown escaped",
+    )
     subscribe.set_defaults(func=_cmd_subscribe)
 
     from ._probe_options import add_arguments  # noqa: PLC0415
