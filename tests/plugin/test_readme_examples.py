@@ -39,3 +39,21 @@ def test_there_are_mqtt5_examples() -> None:
 def test_readme_shows_the_mqtt5_example_verbatim(example: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     assert f"```python\n{example.read_text().rstrip()}\n```" in readme
+
+
+def test_the_fixture_table_names_what_mqtt_faults_offers() -> None:
+    """The README's row for ``mqtt_faults`` names every address property and fault of the
+    proxy (``host`` and ``port`` are what many apps are configured with)."""
+    from mqtt_surge.faults import FaultProxy
+
+    readme = (ROOT / "README.md").read_text()
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `mqtt_faults` |")]
+    offered = [
+        name
+        for name, value in vars(FaultProxy).items()
+        if not name.startswith("_")
+        and name not in ("start", "stop", "upstream", "counts")
+        and (isinstance(value, property) or callable(value))
+    ]
+    missing = [name for name in offered if f"`{name}" not in row]
+    assert missing == [], row
