@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -11,6 +12,17 @@ from mqtt_surge import AmqttBroker, EmbeddedBroker, MosquittoBroker
 from mqtt_surge.brokers import BrokerBase, NativeBroker
 
 pytest_plugins = ["pytester"]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # importing locust monkey-patches this whole process with gevent: threads become greenlets
+    # and every later test of brokers and subscribers misbehaves. The load suite's tests run
+    # Locust in processes of their own.
+    if "locust" in sys.modules:
+        raise pytest.UsageError(
+            "a test module imported locust (mqtt_surge.loadtest) into the test process; run "
+            "it in a subprocess instead"
+        )
 
 
 @pytest.fixture(scope="session")

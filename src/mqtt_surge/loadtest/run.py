@@ -6,6 +6,8 @@ import dataclasses
 import threading
 from typing import Any
 
+from ..testing.sequence import against_sent
+
 
 class Sent:
     """Messages published by this process, per publisher id: the users add to it (a message
@@ -94,24 +96,12 @@ class RunData:
             publishers = final.get("publishers", {})
         else:
             publishers = final.get("fanout_publishers", [{}])[subscriber]
-        lost = 0
-        for pid, sent in self.sent.items():
-            seen = publishers.get(str(pid))
-            if seen is None:
-                lost += sent
-            else:
-                lost += seen["missing"] + max(0, sent - 1 - seen["highest"])
-        return lost
+        return against_sent(self.sent, publishers)[0]
 
     def arrived_unacknowledged(self) -> int:
         """Messages that arrived beyond what their publishers counted as sent: published, but
-        their PUBACK had not come back when the users stopped (not a loss, and not a
-        duplicate)."""
-        publishers = (self.final or {}).get("publishers", {})
-        return sum(
-            max(0, seen["highest"] + 1 - self.sent.get(int(pid), 0))
-            for pid, seen in publishers.items()
-        )
+        their PUBACK had not come back when the users stopped."""
+        return against_sent(self.sent, (self.final or {}).get("publishers", {}))[1]
 
     def max_queue_depth(self) -> int:
         return max((r["stats"]["max_queue_depth"] for r in self.reports if "stats" in r), default=0)

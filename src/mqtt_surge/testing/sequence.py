@@ -181,6 +181,22 @@ class Sequences:
         }
 
 
+def against_sent(sent: dict[int, int], summaries: dict[str, dict[str, int]]) -> tuple[int, int]:
+    """``(lost, beyond)``: what publishers counted as sent (sequences 0..n-1 per publisher id)
+    against the receiver's :meth:`Sequences.summary` per publisher. Lost: sent and never
+    processed. Beyond: processed above what was counted as sent, i.e. published but not yet
+    acknowledged when the publisher stopped (neither a loss nor a duplicate)."""
+    lost = beyond = 0
+    for pid, count in sent.items():
+        seen = summaries.get(str(pid))
+        if seen is None:
+            lost += count
+            continue
+        lost += seen["missing"] + max(0, count - 1 - seen["highest"])
+        beyond += max(0, seen["highest"] + 1 - count)
+    return lost, beyond
+
+
 @dataclasses.dataclass(frozen=True)
 class SequenceReport:
     """What the sequence headers of a set of messages say, per publisher."""
