@@ -28,7 +28,7 @@ from pathlib import Path
 from _common import stop_child
 
 from mqtt_surge import BrokerURL, _children, parse_broker
-from mqtt_surge.brokers import _packets as p
+from mqtt_surge import mqtt as p
 
 RESULTS = Path(__file__).parent / "results"
 CHILD = """

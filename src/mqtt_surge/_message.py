@@ -1,4 +1,4 @@
-"""Messages as callbacks see them, and topic filters: validated once, matched fast."""
+"""Messages as callbacks see them, and the check of the filters a subscriber is given."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._errors import ConfigError
+from .mqtt import topics
 
 
 class Message(NamedTuple):
@@ -64,46 +65,7 @@ def validate_filter(topic_filter: str) -> str:
     """Return ``topic_filter`` if it is a valid MQTT subscription filter, else raise ConfigError."""
     if not isinstance(topic_filter, str):
         raise ConfigError(f"topic filter must be a str, got {type(topic_filter).__name__}")
-    if not topic_filter:
-        raise ConfigError("topic filter is empty: use e.g. 'sensors/#'")
-    if "\x00" in topic_filter:
-        raise ConfigError(f"topic filter {topic_filter!r} contains a NUL character")
-    if len(topic_filter.encode()) > 65535:
-        raise ConfigError("topic filter is longer than 65,535 bytes")
-    levels = topic_filter.split("/")
-    for i, level in enumerate(levels):
-        if "#" in level and (level != "#" or i != len(levels) - 1):
-            raise ConfigError(
-                f"invalid topic filter {topic_filter!r}: '#' must be a whole level and the last "
-                "one (e.g. 'a/#')"
-            )
-        if "+" in level and level != "+":
-            raise ConfigError(
-                f"invalid topic filter {topic_filter!r}: '+' must be a whole level (e.g. 'a/+/c')"
-            )
-    if topic_filter.startswith("$share/") and (
-        len(levels) < 3 or not levels[1] or "+" in levels[1] or "#" in levels[1]
-    ):
-        raise ConfigError(
-            f"invalid shared subscription {topic_filter!r}: use '$share/<group>/<filter>'"
-        )
+    problem = topics.filter_problem(topic_filter)
+    if problem is not None:
+        raise ConfigError(problem)
     return topic_filter
-
-
-def filter_matches(topic_filter: str, topic: str) -> bool:
-    """Whether ``topic`` matches ``topic_filter`` (MQTT rules, ``$`` topics excluded from
-    leading wildcards, ``$share/<group>/`` prefix ignored)."""
-    if topic_filter.startswith("$share/"):
-        topic_filter = topic_filter.split("/", 2)[2]
-    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
-        return False
-    f_levels = topic_filter.split("/")
-    t_levels = topic.split("/")
-    for i, f in enumerate(f_levels):
-        if f == "#":
-            return True
-        if i >= len(t_levels):
-            return False
-        if f != "+" and f != t_levels[i]:
-            return False
-    return len(f_levels) == len(t_levels)

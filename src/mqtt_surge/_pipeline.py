@@ -29,11 +29,12 @@ from ._buffer import Buffer, BufferClosed
 from ._dispatch import Dispatcher
 from ._errors import QueueFullWarning, WorkersOverloadedWarning
 from ._loop import LoopThread
-from ._message import build_message, filter_matches
+from ._message import build_message
 from ._options import SubscriberOptions
 from ._runner import AsyncRunner, Escaped, guarded
 from ._stats import Stats
 from ._warn import Origin, RateLimited
+from .mqtt import topics
 from .transports import Item
 
 logger = logging.getLogger("mqtt_surge")
@@ -172,7 +173,7 @@ class Pipeline:
         if not self._routes:
             assert self._callback is not None
             return self._callback(message)
-        matched = [fn for f, fn in self._routes if filter_matches(f, message.topic)]
+        matched = [fn for f, fn in self._routes if topics.matches(f, message.topic)]
         if not matched:
             if self._callback is None:
                 return None  # subscribed, but no route for it: processed, nothing to do

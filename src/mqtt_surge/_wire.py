@@ -1,8 +1,9 @@
-"""Just enough MQTT 3.1.1 on a plain socket: the readiness probe and the fast test publisher.
+"""An MQTT session on a plain socket: the brokers' readiness probe, and the raw publishers of
+the load suite's fleet and the benchmarks.
 
-paho stays the transport of the subscriber. This module exists because two jobs need less than a
-client: proving a broker answers CONNECT with CONNACK (a raw TCP probe would hang amqtt's shutdown,
-and a paho client costs a thread), and publishing pre-encoded packets faster than paho can.
+Two jobs need less than a client: proving a broker answers CONNECT with CONNACK (a raw TCP probe
+would hang amqtt's shutdown, and a paho client costs a thread), and publishing pre-encoded
+packets faster than a client library can. The bytes come from the MQTT core.
 """
 
 from __future__ import annotations
@@ -10,56 +11,15 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-import struct
 import time
 
 from ._errors import ConnectError
 from ._url import BrokerURL
+from .mqtt.packets import DISCONNECT_PACKET as DISCONNECT
+from .mqtt.packets import encode_connect, encode_publish
 from .transports import refusal
 
-DISCONNECT = b"\xe0\x00"
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _mqtt_str(value: str | bytes) -> bytes:
-    data = value.encode() if isinstance(value, str) else value
-    return struct.pack("!H", len(data)) + data
-
-
-def encode_connect(
-    client_id: str,
-    *,
-    username: str | None = None,
-    password: str | None = None,
-    keepalive: int = 60,
-    clean_session: bool = True,
-) -> bytes:
-    flags = 0x02 if clean_session else 0
-    payload = _mqtt_str(client_id)
-    if username is not None:
-        flags |= 0x80
-        payload += _mqtt_str(username)
-        if password is not None:
-            flags |= 0x40
-            payload += _mqtt_str(password)
-    body = _mqtt_str("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + payload
-    return b"\x10" + _varint(len(body)) + body
-
-
-def encode_publish(
-    topic: str, payload: bytes, *, qos: int = 0, mid: int = 0, retain: bool = False
-) -> bytes:
-    header = 0x30 | (qos << 1) | int(retain)
-    body = _mqtt_str(topic) + (struct.pack("!H", mid) if qos else b"") + payload
-    return bytes([header]) + _varint(len(body)) + body
+__all__ = ["DISCONNECT", "encode_connect", "encode_publish", "open_session", "probe"]
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -109,7 +69,7 @@ def open_session(
                 username=url.username,
                 password=url.password,
                 keepalive=keepalive,
-                clean_session=clean_session,
+                clean=clean_session,
             )
         )
         head = _recv_exact(sock, 4)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from mqtt_surge import BrokerURL
-from mqtt_surge.brokers import _packets as p
+from mqtt_surge import mqtt as p
 
 WAIT = 10.0
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from mqtt_surge import EmbeddedBroker, MosquittoBroker
+from mqtt_surge import mqtt as p
 from mqtt_surge.brokers import BrokerBase
-from mqtt_surge.brokers import _packets as p
 
 from ._raw import Closed, Raw, disconnect_reason, kinds
 

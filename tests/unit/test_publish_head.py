@@ -1,11 +1,11 @@
-"""The head of a PUBLISH packet as both engines read it (transports/_publish.py), from bytes
+"""The head of a PUBLISH packet as both engines read it (mqtt/publish.py), from bytes
 built here per MQTT 3.1.1 / 5 section 3.3 (fixed header 3.3.1, variable header 3.3.2)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mqtt_surge.transports._publish import read_head
+from mqtt_surge.mqtt.publish import read_head
 
 
 def publish(

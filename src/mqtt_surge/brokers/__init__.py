@@ -10,10 +10,9 @@ from .._errors import ConfigError
 from ._base import Broker, BrokerBase
 from ._capabilities import FEATURES, Capabilities
 from .amqtt import AmqttBroker  # amqtt itself is imported only when one starts
-from .embedded import EmbeddedBroker
+from .embedded import EmbeddedBroker, NativeBroker
 from .external import ExternalBroker
 from .mosquitto import MosquittoBroker
-from .native import NativeBroker
 
 ENGINES = ("embedded", "amqtt", "mosquitto", "native")
 _LOCAL: dict[str, type[BrokerBase]] = {

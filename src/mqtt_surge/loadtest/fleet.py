@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import socket
-import struct
 import time
 import uuid
 from typing import Any, ClassVar
@@ -29,11 +28,12 @@ from locust import User, task
 
 from .._url import parse_broker
 from .._wire import DISCONNECT, encode_publish, open_session
+from ..mqtt.codec import Reader, split_packet
+from ..mqtt.packets import PUBACK
 from ..testing import new_publisher_id, sequenced_payload
 from .run import SENT
 
 REQUEST_TYPE = "MQTT-FLEET"
-PUBACK = 0x40
 
 
 class Device:
@@ -75,11 +75,12 @@ class Device:
             if not chunk:
                 return
             buffer += chunk
-            while len(buffer) >= 4:  # PUBACK: 0x40, 0x02, packet id
-                if buffer[0] != PUBACK or buffer[1] != 2:
+            while (framed := split_packet(buffer)) is not None:
+                first, start, end = framed
+                if first >> 4 != PUBACK or end - start < 2:
                     return  # not ours to read: leave the connection to its end
-                (mid,) = struct.unpack_from("!H", buffer, 2)
-                buffer = buffer[4:]
+                mid = Reader(buffer[start:end]).u16()
+                buffer = buffer[end:]
                 publisher_id = self.inflight.pop(mid, None)
                 if publisher_id is not None:
                     SENT.add(publisher_id)

@@ -16,7 +16,6 @@ from typing import Literal
 
 from .._errors import ConfigError, EngineNotInstalledError
 from ._base import (
-    CONNACK,
     Events,
     Item,
     Settings,
@@ -42,7 +41,6 @@ _REGISTRY: dict[str, str] = {
 _NEEDS: dict[str, tuple[str, str]] = {"gmqtt": ("gmqtt", "fast")}  # engine: (package, extra)
 
 __all__ = [
-    "CONNACK",
     "ENGINES",
     "ENGINE_ENV",
     "ENGINE_HELP",

@@ -14,11 +14,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from .._errors import ConnectError
 from .._url import BrokerURL
+from ..mqtt import reasons
+from ..mqtt.publish import read_head
 
 
 class Item(NamedTuple):
@@ -47,19 +50,34 @@ class Item(NamedTuple):
 # cheap as a tuple display, where the named tuple's own constructor costs a Python call
 new_item: Callable[[tuple[Any, ...]], Item] = functools.partial(tuple.__new__, Item)
 
-# CONNACK refusals, MQTT 3.1.1 return codes (3.2.2.3) and MQTT 5 reason codes (3.2.2.2), as the
-# reason our ConnectError carries and the words it shows
-CONNACK: dict[int, tuple[str, str]] = {
-    1: ("refused", "unacceptable protocol version"),
-    2: ("refused", "client identifier rejected"),
-    3: ("refused", "server unavailable"),
-    4: ("bad_credentials", "bad user name or password"),
-    5: ("not_authorized", "not authorized"),
-    132: ("refused", "unsupported protocol version"),
-    134: ("bad_credentials", "bad user name or password"),
-    135: ("not_authorized", "not authorized"),
-}
-_BAD_PROTOCOL = {1, 132}
+# a client library's MQTT 5 property parser for the receive path: (properties, payload) from
+# what follows a PUBLISH's head, or None to leave that packet to the library
+PropertyParser = Callable[[bytes], "tuple[Any, bytes] | None"]
+
+
+def publish_item(
+    cmd: int,
+    raw: bytes | bytearray,
+    parse_properties: PropertyParser | None,
+    generation: int,
+    ack_token_is_mid: bool,
+) -> Item | None:
+    """The receive path of both engines: a PUBLISH of QoS 0 or 1, read by the MQTT core, as an
+    Item; None leaves the packet to the engine's library (QoS 2, an alias, anything unusual).
+    The engine enqueues it and, unless acks wait for processing, sends the PUBACK."""
+    head = read_head(cmd, raw)
+    if head is None:
+        return None
+    topic, qos, retain, mid, start = head
+    payload = bytes(raw[start:])
+    properties = None
+    if parse_properties is not None:
+        parsed = parse_properties(payload)
+        if parsed is None:
+            return None
+        properties, payload = parsed
+    token = mid if ack_token_is_mid and qos else None
+    return new_item((topic, payload, qos, retain, mid, properties, time.time(), generation, token))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +163,7 @@ def silence_limit(keepalive: int, check_lag: float = 0.0) -> float:
 def refusal(code: int, where: str, text: str | None = None) -> ConnectError:
     """A refused CONNACK as our error, classified so that callers can tell a bad login;
     ``text`` is the engine's words for it, else the table's."""
-    reason, known = CONNACK.get(code, ("refused", f"return code {code}"))
+    reason, known = reasons.CONNACK.get(code, ("refused", f"return code {code}"))
     return ConnectError(
         f"{where} refused the connection: {text or known}", reason=reason, return_code=code
     )
@@ -153,7 +171,7 @@ def refusal(code: int, where: str, text: str | None = None) -> ConnectError:
 
 def connect_error(code: int, text: str, url: BrokerURL) -> ConnectError:
     """:func:`refusal` for a subscriber's CONNECT, which may have asked for MQTT 5."""
-    if code in _BAD_PROTOCOL:
+    if code in reasons.BAD_PROTOCOL:
         text += (
             " (this broker does not speak the MQTT version asked for: use protocol=4, or a "
             "broker that speaks MQTT 5: --mqtt-broker=embedded or --mqtt-broker=mosquitto)"

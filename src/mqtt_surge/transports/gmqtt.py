@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import threading
 import time
@@ -39,7 +40,6 @@ from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
 from .._loop import LoopThread
 from . import _base
-from ._publish import read_head
 
 logger = logging.getLogger("mqtt_surge")
 # gmqtt's own client/handler messages go here (it takes a logger); its protocol module logs to
@@ -92,6 +92,7 @@ class GmqttTransport:
         self._events = events
         self._enqueue = events.enqueue
         self._with_properties = settings.protocol == 5
+        self._parse_properties: _base.PropertyParser | None = None
         self.generation = 0
         self.silence_limit = _base.silence_limit(settings.keepalive)
         self._thread = LoopThread(f"mqtt-surge-gmqtt-{settings.client_id}")
@@ -140,6 +141,9 @@ class GmqttTransport:
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message_acked if settings.manual_ack else self._on_message
+        if self._with_properties:  # each client has its own handler, which parses properties
+            handler = client._package_handler  # noqa: SLF001 - see _take_publishes
+            self._parse_properties = functools.partial(_publish_properties, handler)
         _take_publishes(client, self._publish_packet)
         return client
 
@@ -259,33 +263,16 @@ class GmqttTransport:
         )
 
     def _publish_packet(self, handler: Any, cmd: int, raw: bytes) -> bool:
-        """A PUBLISH of QoS 0 or 1 straight into the buffer (see :mod:`._publish`: gmqtt's own
-        path costs about 1 us a message more, and hides the packet id, which this path keeps);
-        False leaves it to gmqtt."""
-        head = read_head(cmd, raw)
-        if head is None:
+        """A PUBLISH of QoS 0 or 1 straight into the buffer (:func:`._base.publish_item`:
+        gmqtt's own path costs about 1 us a message more, and hides the packet id, which this
+        path keeps); False leaves it to gmqtt."""
+        manual = self._settings.manual_ack  # then a worker's ack sends the PUBACK (_send_acks)
+        item = _base.publish_item(cmd, raw, self._parse_properties, self.generation, manual)
+        if item is None:
             return False
-        topic, qos, retain, mid, start = head
-        payload: bytes | None = raw[start:]
-        properties = None
-        if self._with_properties:
-            try:
-                properties, payload = handler._parse_properties(payload)  # noqa: SLF001
-            except Exception:  # malformed: gmqtt's path reports it in its own words
-                return False
-            if properties is None or "topic_alias" in properties:
-                return False  # unparseable, or an alias that gmqtt keeps the table of
-        token = None
-        if qos:
-            if self._settings.manual_ack:
-                token = mid  # a worker's ack sends the PUBACK (_send_acks)
-            else:
-                handler._send_puback(mid)  # noqa: SLF001 - see _take_publishes
-        self._enqueue(
-            _base.new_item(
-                (topic, payload, qos, retain, mid, properties, time.time(), self.generation, token)
-            )
-        )
+        self._enqueue(item)
+        if item.qos and not manual:
+            handler._send_puback(item.mid)  # noqa: SLF001 - see _take_publishes
         return True
 
     def _on_message(
@@ -435,6 +422,18 @@ def _take_publishes(client: gmqtt.Client, take: Any) -> None:
             handle(cmd, packet)
 
     handler._handle_packet = handle_packet  # noqa: SLF001
+
+
+def _publish_properties(handler: Any, rest: bytes) -> tuple[Any, bytes] | None:
+    """gmqtt's parse of a PUBLISH's MQTT 5 properties: (properties, payload); None for an
+    unparseable one or a topic alias, whose table gmqtt keeps."""
+    try:
+        properties, payload = handler._parse_properties(rest)  # noqa: SLF001
+    except Exception:  # malformed: gmqtt's path reports it in its own words
+        return None
+    if properties is None or "topic_alias" in properties:
+        return None
+    return properties, payload
 
 
 def _text(topic: Any) -> str:

@@ -23,7 +23,6 @@ from .._errors import ConnectError
 from .._url import BrokerURL
 from . import _base
 from ._paho_hooks import on_pingresp, set_message_handler, take_publishes
-from ._publish import read_head
 
 logger = logging.getLogger("mqtt_surge")
 
@@ -93,6 +92,16 @@ def publish_properties(values: Mapping[str, Any]) -> Any:
     return properties
 
 
+def _publish_properties(rest: bytes) -> tuple[Any, bytes] | None:
+    """paho's parse of a PUBLISH's MQTT 5 properties: (properties, payload)."""
+    properties = new_publish_properties()
+    try:
+        _, length = properties.unpack(rest)
+    except Exception:  # malformed: paho's path reports it in its own words
+        return None
+    return properties, rest[length:]
+
+
 def fields(msg: mqtt.MQTTMessage, with_properties: bool) -> tuple[str, bytes, int, bool, int, Any]:
     """topic, payload, qos, retain, mid, properties: what a Message is built from.
 
@@ -136,6 +145,7 @@ class PahoTransport:
         self._settings = settings
         self._events = events
         self._with_properties = settings.protocol == 5
+        self._parse_properties = _publish_properties if self._with_properties else None
         self._manual_ack = settings.manual_ack
         self.generation = 0
         self.silence_limit = _base.silence_limit(settings.keepalive, PAHO_CHECK_LAG)
@@ -177,29 +187,15 @@ class PahoTransport:
     # -- paho's callbacks, on its network thread --------------------------------------------------
 
     def _publish_packet(self, cmd: int, raw: bytearray) -> Any:
-        """A PUBLISH of QoS 0 or 1 straight into the buffer, with no MQTTMessage in between (see
-        :mod:`._publish`); None leaves it to paho."""
-        head = read_head(cmd, raw)
-        if head is None:
+        """A PUBLISH of QoS 0 or 1 straight into the buffer, with no MQTTMessage in between
+        (:func:`._base.publish_item`); None leaves it to paho."""
+        item = _base.publish_item(cmd, raw, self._parse_properties, self.generation, False)
+        if item is None:
             return None
-        topic, qos, retain, mid, start = head
-        payload = bytes(raw[start:])
-        properties = None
-        if self._with_properties:
-            properties = new_publish_properties()
-            try:
-                _, length = properties.unpack(payload)
-            except Exception:  # malformed: paho's path reports it in its own words
-                return None
-            payload = payload[length:]
-        now = self._last_in = time.time()
-        self._events.enqueue(
-            _base.new_item(
-                (topic, payload, qos, retain, mid, properties, now, self.generation, None)
-            )
-        )
-        if qos and not self._manual_ack:
-            return self._client._send_puback(mid)  # noqa: SLF001 - as paho's own path does
+        self._last_in = item.received_at
+        self._events.enqueue(item)
+        if item.qos and not self._manual_ack:
+            return self._client._send_puback(item.mid)  # noqa: SLF001 - as paho's own path does
         return mqtt.MQTT_ERR_SUCCESS
 
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:

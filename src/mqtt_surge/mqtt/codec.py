@@ -1,13 +1,9 @@
-"""MQTT 3.1.1 and 5.0 packets as the native broker reads and writes them.
+"""The MQTT byte layer, sans-IO: variable byte integers, the fixed header, strings, MQTT 5
+properties, and a cursor over one packet body (3.1.1 section 1.5 and 2.2; MQTT 5 sections 1.5
+and 2.2).
 
-Only what a broker needs: it decodes what clients send (CONNECT, PUBLISH, the acks, SUBSCRIBE,
-UNSUBSCRIBE, PINGREQ, DISCONNECT) and encodes what it sends (CONNACK, PUBLISH, the acks, SUBACK,
-UNSUBACK, PINGRESP, DISCONNECT). MQTT 5 properties are kept as a dict of property id -> value
-(a list for the ones that may repeat), so that a PUBLISH can be forwarded with its properties
-unchanged. It also encodes what clients send (CONNECT, SUBSCRIBE, UNSUBSCRIBE), for the raw test
-clients that hold the broker to the specification.
-
-Over 300 lines: one codec for both directions, kept whole until it moves to the MQTT core.
+No sockets, threads or event loops: bytes in, values out, and the reverse. Every malformed input
+raises :class:`MalformedPacket`, never an IndexError.
 """
 
 from __future__ import annotations
@@ -15,19 +11,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
-SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = (
-    8,
-    9,
-    10,
-    11,
-    12,
-    13,
-    14,
-    15,
-)
+# the largest packet the protocol can frame: a 4-byte remaining length of 268,435,455 and its header
+MAX_PACKET_SIZE = 268_435_460
 
-# MQTT 5 property ids used by name here
+# MQTT 5 property ids used by name (section 2.2.2.2)
 PAYLOAD_FORMAT = 0x01
 MESSAGE_EXPIRY = 0x02
 CONTENT_TYPE = 0x03
@@ -35,18 +22,18 @@ RESPONSE_TOPIC = 0x08
 CORRELATION_DATA = 0x09
 SUBSCRIPTION_ID = 0x0B
 SESSION_EXPIRY = 0x11
+ASSIGNED_CLIENT_ID = 0x12
+AUTHENTICATION_METHOD = 0x15
+REQUEST_PROBLEM_INFO = 0x17
+WILL_DELAY = 0x18
+REQUEST_RESPONSE_INFO = 0x19
+REASON_STRING = 0x1F
 RECEIVE_MAXIMUM = 0x21
 TOPIC_ALIAS_MAXIMUM = 0x22
 TOPIC_ALIAS = 0x23
 USER_PROPERTY = 0x26
-WILL_DELAY = 0x18
-SHARED_SUB_AVAILABLE = 0x2A
-REQUEST_PROBLEM_INFO = 0x17
-REQUEST_RESPONSE_INFO = 0x19
 MAXIMUM_PACKET_SIZE = 0x27
-
-# the largest packet the protocol can frame: a 4-byte remaining length of 268,435,455 and its header
-MAX_PACKET_SIZE = 268_435_460
+SHARED_SUB_AVAILABLE = 0x2A
 
 _BYTE, _U16, _U32, _VARINT, _STR, _BIN, _PAIR = range(7)
 _TYPES = {
@@ -55,11 +42,11 @@ _TYPES = {
     0x19: _BYTE, 0x1A: _STR, 0x1C: _STR, 0x1F: _STR, 0x21: _U16, 0x22: _U16, 0x23: _U16,
     0x24: _BYTE, 0x25: _BYTE, 0x26: _PAIR, 0x27: _U32, 0x28: _BYTE, 0x29: _BYTE, 0x2A: _BYTE,
 }  # fmt: skip
-_REPEATABLE = {USER_PROPERTY, SUBSCRIPTION_ID}
+REPEATABLE = frozenset({USER_PROPERTY, SUBSCRIPTION_ID})
 
 
 class PacketError(ValueError):
-    """A packet the broker refuses: it closes the connection, in MQTT 5 after a DISCONNECT with
+    """A packet a receiver refuses: it closes the connection, in MQTT 5 after a DISCONNECT with
     ``reason`` when a CONNACK was already sent (MQTT 5 section 4.13)."""
 
     reason = 0x81
@@ -90,7 +77,7 @@ def varint(n: int) -> bytes:
 
 
 def read_varint(data: bytes | bytearray | memoryview, i: int) -> tuple[int, int]:
-    """(value, next index); raises IndexError when the data ends first."""
+    """(value, next index); IndexError when the data ends first, MalformedPacket past 4 bytes."""
     value, shift = 0, 0
     while True:
         byte = data[i]
@@ -103,7 +90,7 @@ def read_varint(data: bytes | bytearray | memoryview, i: int) -> tuple[int, int]
             raise MalformedPacket("variable byte integer longer than 4 bytes")
 
 
-def read_header(buffer: bytearray) -> tuple[int, int] | None:
+def read_header(buffer: bytes | bytearray) -> tuple[int, int] | None:
     """(start of the body, end of the packet) of the packet at the buffer's start, as soon as its
     fixed header has arrived (so a size can be refused before the body is read), else None."""
     try:
@@ -113,13 +100,24 @@ def read_header(buffer: bytearray) -> tuple[int, int] | None:
     return start, start + length
 
 
-def split_packet(buffer: bytearray) -> tuple[int, int, int] | None:
+def split_packet(buffer: bytes | bytearray) -> tuple[int, int, int] | None:
     """(first byte, start of the body, end of the packet) of the packet at the buffer's start,
     or None until all of it has arrived."""
     header = read_header(buffer)
     if header is None or len(buffer) < header[1]:
         return None
     return buffer[0], header[0], header[1]
+
+
+def string(value: str | bytes) -> bytes:
+    """A length-prefixed UTF-8 string or binary field; bytes are sent as they are, so a test can
+    send ones that are not valid UTF-8."""
+    raw = value.encode() if isinstance(value, str) else value
+    return struct.pack("!H", len(raw)) + raw
+
+
+def packet(first_byte: int, body: bytes) -> bytes:
+    return bytes((first_byte,)) + varint(len(body)) + body
 
 
 class Reader:
@@ -175,7 +173,11 @@ class Reader:
             raise MalformedPacket("packet ends early") from None
         return value
 
+    def pair(self) -> tuple[str, str]:
+        return self.text(), self.text()
+
     def properties(self) -> dict[int, Any]:
+        """MQTT 5 properties: id -> value, a list for the ones that may repeat."""
         length = self.varint()
         end = self.i + length
         if end > len(self.data):
@@ -187,7 +189,7 @@ class Reader:
             if kind is None:
                 raise MalformedPacket(f"unknown property id {pid:#x}")
             value = _READ[kind](self)
-            if pid in _REPEATABLE:
+            if pid in REPEATABLE:
                 props.setdefault(pid, []).append(value)
             elif pid in props:
                 raise MalformedPacket(f"property {pid:#x} given twice")
@@ -196,9 +198,6 @@ class Reader:
         if self.i != end:
             raise MalformedPacket("a property runs past the property length")
         return props
-
-    def pair(self) -> tuple[str, str]:
-        return self.text(), self.text()
 
     def rest(self) -> bytes:
         value = bytes(self.data[self.i :])
@@ -218,17 +217,12 @@ _READ = (
 )
 
 
-def _str(value: str | bytes) -> bytes:
-    raw = value.encode() if isinstance(value, str) else value
-    return struct.pack("!H", len(raw)) + raw
-
-
 def encode_properties(props: dict[int, Any] | None) -> bytes:
     if not props:
         return b"\x00"
     out = bytearray()
     for pid, value in props.items():
-        values = value if pid in _REPEATABLE else [value]
+        values = value if pid in REPEATABLE else [value]
         for v in values:
             out += varint(pid)
             kind = _TYPES[pid]
@@ -241,115 +235,7 @@ def encode_properties(props: dict[int, Any] | None) -> bytes:
             elif kind == _VARINT:
                 out += varint(v)
             elif kind in (_STR, _BIN):
-                out += _str(v)
+                out += string(v)
             else:
-                out += _str(v[0]) + _str(v[1])
+                out += string(v[0]) + string(v[1])
     return varint(len(out)) + bytes(out)
-
-
-def packet(first_byte: int, body: bytes) -> bytes:
-    return bytes((first_byte,)) + varint(len(body)) + body
-
-
-def encode_publish(
-    topic: str,
-    payload: bytes,
-    qos: int,
-    retain: bool,
-    mid: int,
-    dup: bool,
-    v5: bool,
-    props: dict[int, Any] | None = None,
-) -> bytes:
-    first = PUBLISH << 4 | (8 if dup else 0) | qos << 1 | (1 if retain else 0)
-    body = _str(topic) + (struct.pack("!H", mid) if qos else b"")
-    if v5:
-        body += encode_properties(props)
-    return packet(first, body + payload)
-
-
-def encode_ack(kind: int, mid: int, v5: bool, reason: int = 0) -> bytes:
-    """PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK-less acks: the packet id, and in MQTT 5 a
-    reason code when it is not success."""
-    first = kind << 4 | (2 if kind == PUBREL else 0)
-    body = struct.pack("!H", mid)
-    if v5 and reason:
-        body += bytes((reason,))
-    return packet(first, body)
-
-
-def encode_connack(session_present: bool, code: int, v5: bool, props: dict[int, Any]) -> bytes:
-    body = bytes((1 if session_present else 0, code))
-    if v5:
-        body += encode_properties(props)
-    return packet(CONNACK << 4, body)
-
-
-def encode_suback(mid: int, codes: list[int], v5: bool) -> bytes:
-    body = struct.pack("!H", mid) + (b"\x00" if v5 else b"") + bytes(codes)
-    return packet(SUBACK << 4, body)
-
-
-def encode_unsuback(mid: int, count: int, v5: bool) -> bytes:
-    body = struct.pack("!H", mid) + (b"\x00" + bytes(count) if v5 else b"")
-    return packet(UNSUBACK << 4, body)
-
-
-def encode_disconnect(reason: int = 0) -> bytes:
-    """An MQTT 5 DISCONNECT with a reason code (3.1.1 has no server DISCONNECT)."""
-    return packet(DISCONNECT << 4, bytes((reason,)) if reason else b"")
-
-
-PINGRESP_PACKET = bytes((PINGRESP << 4, 0))
-
-
-def encode_connect(
-    client_id: str | bytes,
-    *,
-    level: int = 4,
-    clean: bool = True,
-    keepalive: int = 60,
-    props: dict[int, Any] | None = None,
-    will: tuple[str | bytes, bytes, int, bool] | None = None,
-    will_props: dict[int, Any] | None = None,
-    username: str | bytes | None = None,
-    password: bytes | None = None,
-) -> bytes:
-    """A CONNECT (level 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0). Strings may be given as bytes, so a
-    test can send ones that are not valid UTF-8."""
-    flags = 0x02 if clean else 0
-    payload = _str(client_id)
-    if will is not None:
-        topic, message, qos, retain = will
-        flags |= 0x04 | qos << 3 | (0x20 if retain else 0)
-        if level == 5:
-            payload += encode_properties(will_props)
-        payload += _str(topic) + _str(message)
-    if username is not None:
-        flags |= 0x80
-        payload += _str(username)
-    if password is not None:
-        flags |= 0x40
-        payload += _str(password)
-    name = "MQIsdp" if level == 3 else "MQTT"
-    body = _str(name) + bytes((level, flags)) + struct.pack("!H", keepalive)
-    if level == 5:
-        body += encode_properties(props)
-    return packet(CONNECT << 4, body + payload)
-
-
-def encode_subscribe(
-    mid: int, filters: list[tuple[str | bytes, int]], v5: bool, props: dict[int, Any] | None = None
-) -> bytes:
-    """A SUBSCRIBE of (filter, options byte) pairs."""
-    body = struct.pack("!H", mid) + (encode_properties(props) if v5 else b"")
-    for topic_filter, options in filters:
-        body += _str(topic_filter) + bytes((options,))
-    return packet(SUBSCRIBE << 4 | 2, body)
-
-
-def encode_unsubscribe(mid: int, filters: list[str | bytes], v5: bool) -> bytes:
-    body = struct.pack("!H", mid) + (b"\x00" if v5 else b"")
-    for topic_filter in filters:
-        body += _str(topic_filter)
-    return packet(UNSUBSCRIBE << 4 | 2, body)

@@ -1,0 +1,118 @@
+"""One client's connection: bytes in, whole packets out to the broker, refused as early as the
+bytes show they must be."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+from ...mqtt import codec, packets
+from .._base import logger
+from ._state import INFLIGHT_WINDOW, Session, Will
+
+
+class Broker(Protocol):
+    """What a connection asks of the broker."""
+
+    max_packet_size: int
+    connections: set[Connection]
+
+    def handle(self, conn: Connection, first: int, body: bytes) -> None: ...
+
+    def closed(self, conn: Connection) -> None: ...
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.session: Session | None = None
+        self.connected = False  # its CONNECT was accepted
+        self.v5 = False
+        self.keepalive = 0
+        self.last_in = time.monotonic()  # when its last whole packet arrived
+        self.aliases: dict[int, str] = {}
+        self.clean_disconnect = False
+        self.window = INFLIGHT_WINDOW
+        self.max_packet = codec.MAX_PACKET_SIZE  # the most it accepts from us (MQTT 5 CONNECT)
+        self.will: Will | None = None
+        self.client_id = ""
+        self.connect_expiry = 0.0  # the session expiry its CONNECT asked for
+
+    # -- asyncio ---------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a stream transport
+        self.broker.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        try:
+            while (packet := self._next_packet()) is not None:
+                # keepalive counts whole control packets, not bytes [MQTT-3.1.2-24]
+                self.last_in = time.monotonic()
+                self.broker.handle(self, *packet)
+                if self.transport is None or self.transport.is_closing():
+                    return
+        except codec.PacketError as exc:
+            self.refuse(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.broker.connections.discard(self)
+        self.broker.closed(self)
+        self.transport = None
+
+    # -- framing ---------------------------------------------------------------------------------
+
+    def _next_packet(self) -> tuple[int, bytes] | None:
+        """The next whole packet, taken off the buffer; refused as soon as its first byte or its
+        fixed header shows it cannot be accepted, before its body is read."""
+        buffer = self.buffer
+        if not buffer:
+            return None
+        if not self.connected and buffer[0] >> 4 != packets.CONNECT:
+            raise codec.ProtocolError("the first packet must be CONNECT [MQTT-3.1.0-1]")
+        header = codec.read_header(buffer)
+        if header is None:
+            return None
+        start, end = header
+        if end > self.broker.max_packet_size:
+            raise codec.PacketError(
+                f"a packet of {end} bytes, over the maximum of {self.broker.max_packet_size}",
+                reason=0x95,
+            )
+        if len(buffer) < end:
+            return None
+        first, body = buffer[0], bytes(buffer[start:end])
+        del buffer[:end]
+        return first, body
+
+    def refuse(self, exc: codec.PacketError) -> None:
+        """Close on a bad packet: in MQTT 5, after CONNACK, with a DISCONNECT that says why."""
+        logger.info(
+            "embedded broker: closing the connection of %s: %s",
+            repr(self.client_id) if self.client_id else "a client before CONNECT",
+            exc,
+        )
+        self.buffer.clear()
+        if self.v5 and self.connected:
+            self.write(packets.encode_disconnect(exc.reason))
+            self.close()
+        else:
+            self.abort()
+
+    # -- writing and closing ---------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()

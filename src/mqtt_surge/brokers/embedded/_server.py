@@ -1,0 +1,139 @@
+"""The embedded broker as the fixtures see it: a listener on an asyncio loop in a daemon thread,
+started, stopped and crashed on request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from ..._errors import BrokerStartError, ConfigError
+from ..._loop import LoopThread
+from ...mqtt import codec
+from .._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
+from ._connection import Connection
+from ._core import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PACKET_SIZE, Core
+
+SWEEP_INTERVAL = 0.1  # seconds between checks of keepalives, will delays and session expiry
+LISTEN_BACKLOG = 4096  # a fleet's connections arrive at once; Linux caps it at somaxconn
+
+
+class EmbeddedBroker(BrokerBase):
+    """mqtt-surge's own MQTT 3.1.1 and 5.0 broker, the fixtures' default, on an asyncio loop in
+    a daemon thread. Needs nothing but the standard library.
+
+    Binds ``127.0.0.1`` on a free port unless told otherwise; with ``username``/``password`` only
+    that login gets in. ``max_packet_size`` (default 64 MiB, announced in MQTT 5's CONNACK) is
+    the largest packet it accepts, refused on its fixed header; ``connect_timeout`` (default
+    10 s) closes a connection whose CONNECT has not arrived by then.
+    """
+
+    engine = "embedded"
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        **amqtt_only: Any,
+    ) -> None:
+        if amqtt_only:
+            # amqtt's plugins (ACLs, taboo topics) were options of an older embedded broker:
+            # say where they went instead of a bare "unexpected keyword argument"
+            raise ConfigError(
+                f"EmbeddedBroker does not take {', '.join(sorted(amqtt_only))}: it is the native "
+                "broker now; amqtt's plugins are options of AmqttBroker "
+                "(mqtt_surge.brokers.AmqttBroker, --mqtt-broker=amqtt)"
+            )
+        super().__init__(host, port, username, password)
+        if not 2 <= max_packet_size <= codec.MAX_PACKET_SIZE:
+            raise ConfigError(
+                f"max_packet_size {max_packet_size!r} is out of range: 2 to {codec.MAX_PACKET_SIZE}"
+            )
+        if not connect_timeout > 0:
+            raise ConfigError(f"connect_timeout {connect_timeout!r} must be a positive number")
+        self._max_packet_size, self._connect_timeout = max_packet_size, connect_timeout
+        self._stop_timeout = stop_timeout
+        self._loop_thread = LoopThread("mqtt-surge-embedded-broker")
+        self._core: Core | None = None
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def _start(self, timeout: float) -> None:
+        self._loop_thread.start()
+        try:
+            self._port = self._loop_thread.run(self._serve(), timeout)
+        except TimeoutError:
+            raise BrokerStartError(
+                f"embedded broker on {self._host}:{self._requested_port} did not start "
+                f"within {timeout:g}s"
+            ) from None
+        except OSError as exc:
+            raise BrokerStartError(
+                f"embedded broker could not start on {self._host}:{self._requested_port}: {exc}"
+            ) from exc
+
+    async def _serve(self) -> int:
+        core = self._core = Core(
+            self._username,
+            self._password,
+            max_packet_size=self._max_packet_size,
+            connect_timeout=self._connect_timeout,
+        )
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Connection(core),
+            self._host,
+            self._port,
+            reuse_address=True,
+            backlog=LISTEN_BACKLOG,
+        )
+        self._sweeper = asyncio.ensure_future(self._sweep(core))
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _sweep(self, core: Core) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)  # pace: periodic keepalive and expiry checks
+            core.sweep()
+
+    def _kill(self) -> None:
+        # a crash: drop every connection first, so no will or anything else goes out
+        if self._loop_thread.loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop_thread.run(self._drop_all(), self._stop_timeout)
+        self._stop()
+
+    async def _drop_all(self) -> None:
+        core, self._core = self._core, None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if core is not None:
+            core.sessions.clear()  # a crash loses the state: no will from a dying broker
+            for conn in list(core.connections):
+                conn.session = None
+                conn.abort()
+
+    async def _shutdown(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._core is not None:
+            for conn in list(self._core.connections):
+                conn.abort()
+            self._core = None
+
+    def _stop(self) -> None:
+        if self._loop_thread.loop is None:
+            return
+        with contextlib.suppress(Exception):
+            self._loop_thread.run(self._shutdown(), self._stop_timeout)
+        if not self._loop_thread.stop(self._stop_timeout):
+            logger.warning("embedded broker thread did not end within %gs", self._stop_timeout)

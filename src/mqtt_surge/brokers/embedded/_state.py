@@ -1,0 +1,91 @@
+"""What the embedded broker keeps: messages, subscriptions, sessions and what is in flight."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+INFLIGHT_WINDOW = 20  # QoS 1/2 messages sent and not yet acknowledged, per client (mosquitto's)
+RECEIVE_MAXIMUM = 20  # QoS 2 messages from one client awaiting PUBREL (announced, as mosquitto)
+TOPIC_ALIAS_MAX = 10
+NEVER = float("inf")
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    props: dict[int, Any] | None
+    expires_at: float | None
+    sender: str
+
+
+@dataclass
+class Subscription:
+    filter: str
+    parts: list[str]
+    qos: int
+    no_local: bool = False
+    retain_as_published: bool = False
+    retain_handling: int = 0
+    sub_id: int | None = None
+    group: str | None = None  # shared subscriptions: $share/<group>/<filter>
+
+
+@dataclass
+class Outgoing:
+    mid: int
+    message: Message
+    qos: int
+    retain: bool
+    sub_ids: list[int]
+    released: bool = False  # QoS 2: PUBREC came, PUBREL sent, waiting for PUBCOMP
+
+
+@dataclass
+class Will:
+    message: Message
+    delay: float
+
+
+class Link(Protocol):
+    """A client's connection, as sessions and delivery see it."""
+
+    v5: bool
+    client_id: str
+    window: int  # QoS 1/2 messages it may have unacknowledged
+    max_packet: int  # the largest packet it accepts
+    session: Session | None
+    will: Will | None
+    clean_disconnect: bool
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Session:
+    client_id: str
+    expiry: float = 0.0  # seconds the session outlives its connection (inf: until clean start)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    inflight: dict[int, Outgoing] = field(default_factory=dict)
+    queue: collections.deque[tuple[Message, int, bool, list[int]]] = field(
+        default_factory=collections.deque
+    )
+    qos2_in: set[int] = field(default_factory=set)
+    connection: Link | None = None
+    ended_at: float | None = None
+    will_due: float | None = None
+    pending_will: Will | None = None
+    _mids: itertools.cycle[int] = field(default_factory=lambda: itertools.cycle(range(1, 65536)))
+
+    def next_mid(self) -> int:
+        for mid in self._mids:
+            if mid not in self.inflight:
+                return mid
+        raise AssertionError("unreachable")
