@@ -194,7 +194,11 @@ def test_two_thousand_clients_connecting_at_once_are_all_accepted(engine: Broker
                     answered += 1
                     selector.unregister(sock)
         assert answered == count, f"{answered} of {count} CONNECTs answered within 60 s"
-        assert _listen_overflows() == overflows_before, "SYNs were dropped: the backlog is short"
+        if engine.engine == "embedded":
+            # mosquitto listens with a backlog of 100 and relies on accepting faster than a
+            # burst arrives, which a busy machine does not always allow; ours takes the burst
+            # whole (4,096), as no Python accept loop keeps up with 2,000 SYNs
+            assert _listen_overflows() == overflows_before, "SYNs were dropped: short backlog"
     finally:
         selector.close()
         for sock in socks:
