@@ -13,8 +13,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from mqtt_surge import BrokerURL, _children, parse_broker
-from mqtt_surge._wire import DISCONNECT, encode_publish, open_session
+from mqtt_surge import BrokerURL, parse_broker
+from mqtt_surge.runtime import children as _children
+from mqtt_surge.runtime.wire import DISCONNECT, encode_publish, open_session
 
 
 def median_range(values: Sequence[float]) -> str:

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from _common import stop_child
 
-from mqtt_surge import BrokerURL, _children, parse_broker
+from mqtt_surge import BrokerURL, parse_broker
 from mqtt_surge import mqtt as p
+from mqtt_surge.runtime import children as _children
 
 RESULTS = Path(__file__).parent / "results"
 CHILD = """

@@ -29,7 +29,8 @@ from typing import Any
 
 from _common import RawPublisher, median_range
 
-from mqtt_surge import MosquittoBroker, _children, parse_broker
+from mqtt_surge import MosquittoBroker, parse_broker
+from mqtt_surge.runtime import children as _children
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

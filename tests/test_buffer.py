@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mqtt_surge import ConfigError
-from mqtt_surge._buffer import Buffer, BufferClosed
+from mqtt_surge.subscriber._buffer import Buffer, BufferClosed
 
 
 def drain(buffer: Buffer[int], lane: int = 0) -> list[int]:

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from mqtt_surge import BrokerURL, ConfigError, Subscriber, parse_broker
-from mqtt_surge._message import validate_filter
+from mqtt_surge.subscriber._message import validate_filter
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

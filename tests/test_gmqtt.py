@@ -12,9 +12,14 @@ from gmqtt.mqtt.constants import MQTTv50
 
 from mqtt_surge import Subscriber, parse_broker
 from mqtt_surge.brokers import BrokerBase
+from mqtt_surge.subscriber.transports._base import Events, Item, Settings
+from mqtt_surge.subscriber.transports._gmqtt_hooks import (
+    _ClientLog,
+    _live_connection,
+    gmqtt_logger,
+)
+from mqtt_surge.subscriber.transports.gmqtt import GmqttTransport
 from mqtt_surge.testing import Publisher, Recorder
-from mqtt_surge.transports._base import Events, Item, Settings
-from mqtt_surge.transports.gmqtt import GmqttTransport, _ClientLog, _live_connection, gmqtt_logger
 
 from ._support import wait_until
 
@@ -24,7 +29,7 @@ def test_the_live_connection_has_the_attributes_the_watchdog_reads(
 ) -> None:
     sub = Subscriber(mosquitto.url, topic, print, engine="gmqtt", keepalive=1).start()
     try:
-        transport = sub._transport
+        transport = sub._part._transport
         assert isinstance(transport, GmqttTransport)
         connection = _live_connection(transport._client)
         assert isinstance(connection._last_data_in, float)
@@ -64,7 +69,7 @@ def test_reading_publishes_ourselves_keeps_what_gmqtts_handler_keeps(
     recorder = Recorder()
     sub = Subscriber(mosquitto.url, topic, recorder, engine="gmqtt", qos=1).start()
     try:
-        handler = sub._transport._client._package_handler  # type: ignore[union-attr]
+        handler = sub._part._transport._client._package_handler  # type: ignore[union-attr]
         assert callable(handler._send_puback)
         assert callable(handler._parse_properties)
         before = handler._last_msg_in

@@ -3,8 +3,8 @@ import re
 import pytest
 
 from mqtt_surge import ConfigError, Message, as_text
-from mqtt_surge._message import build_message, validate_filter
 from mqtt_surge.mqtt.topics import matches as filter_matches
+from mqtt_surge.subscriber._message import build_message, validate_filter
 
 
 def test_message_fields_helpers_and_immutability() -> None:

@@ -10,8 +10,8 @@ import paho.mqtt.client as mqtt
 
 from mqtt_surge import parse_broker
 from mqtt_surge.brokers import BrokerBase
+from mqtt_surge.subscriber.transports import paho as _paho
 from mqtt_surge.testing import Publisher
-from mqtt_surge.transports import paho as _paho
 
 from ._support import WAIT
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._errors import (
+from .brokers import (
+    AmqttBroker,
+    Broker,
+    EmbeddedBroker,
+    ExternalBroker,
+    MosquittoBroker,
+    NativeBroker,
+    broker_from_spec,
+)
+from .manager import MQTTManager
+from .runtime.errors import (
     AsyncioLoopWarning,
     BrokerError,
     BrokerStartError,
@@ -18,20 +28,10 @@ from ._errors import (
     SubscribeError,
     WorkersOverloadedWarning,
 )
-from ._message import Message, as_text
-from ._stats import Stats
-from ._url import BrokerURL, parse_broker
-from .brokers import (
-    AmqttBroker,
-    Broker,
-    EmbeddedBroker,
-    ExternalBroker,
-    MosquittoBroker,
-    NativeBroker,
-    broker_from_spec,
-)
-from .manager import MQTTManager
-from .subscriber import MQTTSubscriber, Subscriber
+from .runtime.url import BrokerURL, parse_broker
+from .subscriber._message import Message, as_text
+from .subscriber._stats import Stats
+from .subscriber._subscriber import MQTTSubscriber, Subscriber
 
 try:
     __version__ = version("mqtt-surge")

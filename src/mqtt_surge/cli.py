@@ -7,13 +7,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ._errors import MQTTSurgeError
-from ._message import Message
-from ._signals import capture_signals
 from .brokers import ENGINES, broker_from_spec
-from .subscriber import Subscriber
-from .transports import ENGINE_HELP
-from .transports import ENGINES as CLIENT_ENGINES
+from .runtime.errors import MQTTSurgeError
+from .runtime.signals import capture_signals
+from .subscriber._message import Message
+from .subscriber._subscriber import Subscriber
+from .subscriber.transports import ENGINE_HELP
+from .subscriber.transports import ENGINES as CLIENT_ENGINES
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
@@ -82,7 +82,7 @@ def _cmd_subscribe(args: argparse.Namespace) -> int:
 
 def _cmd_probe(args: argparse.Namespace) -> int:
     from . import probe  # noqa: PLC0415 - only this command needs it
-    from ._probe_options import options_from  # noqa: PLC0415
+    from .probe.options import options_from  # noqa: PLC0415
 
     return probe.run(options_from(args))
 
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subscribe.set_defaults(func=_cmd_subscribe)
 
-    from ._probe_options import add_arguments  # noqa: PLC0415
+    from .probe.options import add_arguments  # noqa: PLC0415
 
     probe = sub.add_parser(
         "probe",

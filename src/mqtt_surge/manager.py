@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._errors import ConfigError
-from ._lifecycle import StartStop
-from ._stats import Stats
 from .brokers import Broker, BrokerBase, broker_from_spec
-from .subscriber import Subscriber
+from .runtime.errors import ConfigError
+from .runtime.lifecycle import StartStop
+from .subscriber._stats import Stats
+from .subscriber._subscriber import Subscriber
 
 
 class MQTTManager(StartStop):

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from ._errors import AsyncioLoopWarning, ConfigError
-from ._message import Message
 from .brokers import BrokerBase, EmbeddedBroker, broker_from_spec
-from .faults import FaultProxy
+from .runtime.errors import AsyncioLoopWarning, ConfigError
+from .subscriber._message import Message
 from .testing import Publisher, RecordingSubscriber
 from .testing._session import SessionBrokers, describe_spec
+from .testing.faults import FaultProxy
 
 ENV_VAR = "MQTT_SURGE_BROKER"
 DEFAULT = "embedded"

@@ -22,7 +22,7 @@ def test_kill_drops_clients_and_start_brings_the_broker_back(engine: str, topic:
         port = broker.port
         broker.kill()
         assert not broker.running
-        wait_until(lambda: not sub._transport.is_connected(), what="the subscriber saw it go")
+        wait_until(lambda: not sub.is_connected, what="the subscriber saw it go")
         broker.start()
         assert broker.port == port
         wait_until(lambda: sub.stats().reconnects == 1, what="the subscriber came back")
@@ -54,7 +54,7 @@ def test_pause_makes_a_silent_link_and_resume_ends_it(topic: str) -> None:
     try:
         broker.pause()
         # nothing is closed: only the subscriber's keepalive watchdog notices (1.5 x 2 s)
-        wait_until(lambda: not sub._transport.is_connected(), timeout=15, what="noticed")
+        wait_until(lambda: not sub.is_connected, timeout=15, what="noticed")
         broker.resume()
         wait_until(lambda: sub.stats().reconnects == 1, timeout=15, what="back after resume")
         with Publisher(broker.url) as pub:

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mqtt_surge import EmbeddedBroker, Message, Subscriber
-from mqtt_surge._wire import encode_connect
+from mqtt_surge.runtime.wire import encode_connect
 from mqtt_surge.testing import Publisher
 
 from .._support import WAIT, thread_idents, threads_started_since

@@ -18,7 +18,7 @@ import pytest
 
 from mqtt_surge import broker_from_spec
 from mqtt_surge import mqtt as p
-from mqtt_surge._wire import open_session
+from mqtt_surge.runtime.wire import open_session
 from mqtt_surge.testing import Publisher
 
 from .._support import WAIT

@@ -96,7 +96,7 @@ def test_a_bad_filter_is_reported_without_library_frames(project: pytest.Pyteste
     failure = output[output.index("_ test_bad_filter _") : output.index("short test summary")]
     assert "ConfigError" in failure
     assert "'a/#/b'" in failure
-    assert "mqtt_surge" not in failure.replace("mqtt_surge._errors.ConfigError", ""), failure
+    assert "mqtt_surge" not in failure.replace("mqtt_surge.runtime.errors.ConfigError", ""), failure
     assert "<string>" not in failure
     assert len(failure.splitlines()) < 15, failure
 

@@ -80,7 +80,7 @@ def test_a_killed_child_does_not_stop_the_recording(mosquitto: BrokerBase, topic
         with Publisher(mosquitto.url) as pub:
             pub.burst(f"{topic}/x", 50, qos=1)
             sub.wait_for(50, timeout=WAIT)
-            victim = sub._group._members[0].process.pid  # type: ignore[union-attr]
+            victim = sub.pids[0]
             os.kill(victim, signal.SIGKILL)
             wait_until(lambda: sub.restarts == 1, timeout=WAIT * 3, what="the child restarted")
             pub.burst(f"{topic}/z", 100, qos=1)

@@ -170,8 +170,9 @@ def test_stop_gives_up_running_and_queued_coroutines(embedded: BrokerBase, topic
         wait_until(lambda: sub.stats().received == 10, what="all ten received")
         for _ in range(2):
             assert running.acquire(timeout=WAIT)
-        # two run and two more wait on the loop (the window is twice the bound)
-        runner = sub._pipeline.runner()
+        # two run and two more wait on the loop (the window is twice the bound): the runner's
+        # own queue, which nothing outside the engine room reads
+        runner = sub._part._pipeline.runner()  # type: ignore[union-attr]
         assert runner is not None
         wait_until(lambda: len(runner._queued) == 2, what="two queued on the loop")
         final = sub.stop(timeout=0.5)

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from mqtt_surge import MosquittoBroker, Subscriber
-from mqtt_surge._wire import DISCONNECT, open_session
+from mqtt_surge.runtime.wire import DISCONNECT, open_session
 from mqtt_surge.testing import Publisher, Recorder
 
 from .._support import (

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from mqtt_surge import ConfigError
-from mqtt_surge._probe_options import (
+from mqtt_surge.probe.options import (
     ProbeOptions,
     add_arguments,
     add_option_arguments,

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mqtt_surge import ConfigError, Message
+from mqtt_surge.subscriber.transports.paho import publish_properties
 from mqtt_surge.testing.sequence import (
     SEQUENCE_PROPERTY,
     Header,
@@ -15,7 +16,6 @@ from mqtt_surge.testing.sequence import (
     sequence_text,
     sequenced_payload,
 )
-from mqtt_surge.transports.paho import publish_properties
 
 
 def _message(payload: bytes, properties: object = None) -> Message:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from mqtt_surge._signals import capture_signals
+from mqtt_surge.runtime.signals import capture_signals
 
 
 def test_a_signal_sets_the_event_and_the_old_handlers_come_back() -> None:

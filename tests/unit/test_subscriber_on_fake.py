@@ -22,7 +22,7 @@ from mqtt_surge import (
     SubscribeError,
     Subscriber,
 )
-from mqtt_surge._lifecycle import State
+from mqtt_surge.runtime.lifecycle import State
 from mqtt_surge.subscriber import SubscriberOptions
 from mqtt_surge.testing import Recorder
 from mqtt_surge.transports.fake import FakeBroker
@@ -310,7 +310,7 @@ def test_stop_with_a_blocked_callback_abandons_the_rest_within_its_budget() -> N
     gate.wait_entered()
     stopping = threading.Thread(target=lambda: sub.stop(timeout=0.2))
     stopping.start()
-    pipeline = sub._pipeline
+    pipeline = sub._part._pipeline  # type: ignore[union-attr]  # the drain's state
     assert pipeline is not None
     wait_until(lambda: pipeline.buffer.abandoning, what="the drain's deadline passed")
     gate.open()  # the callback ends within the grace; the rest of its batch is given up
@@ -370,7 +370,8 @@ def test_messages_after_intake_closed_are_abandoned_not_lost() -> None:
     fake.publish("t/late")
     final = sub.stats()
     assert final.received == 0  # counted once stopped: the final snapshot is frozen
-    assert sub._pipeline is not None
-    late = sub._pipeline.stats()
+    pipeline = sub._part._pipeline  # type: ignore[union-attr]  # past the frozen snapshot
+    assert pipeline is not None
+    late = pipeline.stats()
     assert (late.received, late.abandoned) == (1, 1)
     assert late.accounted

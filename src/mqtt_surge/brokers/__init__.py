@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from .._errors import ConfigError
+from ..runtime.errors import ConfigError
 from ._base import Broker, BrokerBase
 from ._capabilities import FEATURES, Capabilities
 from .amqtt import AmqttBroker  # amqtt itself is imported only when one starts

@@ -8,10 +8,10 @@ import threading
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from .._errors import BrokerStartError, ConfigError, ConnectError
-from .._lifecycle import StartStop
-from .._url import BrokerURL
-from .._wire import probe
+from ..runtime.errors import BrokerStartError, ConfigError, ConnectError
+from ..runtime.lifecycle import StartStop
+from ..runtime.url import BrokerURL
+from ..runtime.wire import probe
 from ._capabilities import EVERYTHING, Capabilities
 
 logger = logging.getLogger("mqtt_surge")

@@ -13,8 +13,8 @@ import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
-from .._errors import BrokerStartError, EngineNotInstalledError
-from .._loop import LoopThread
+from ..runtime.errors import BrokerStartError, EngineNotInstalledError
+from ..runtime.loop import LoopThread
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
 from ._capabilities import FEATURES, MQTT5_ONLY, Capabilities
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ssl
 
-from .._errors import BrokerStartError, ConnectError
-from .._url import BrokerURL, parse_broker
-from .._wire import probe
+from ..runtime.errors import BrokerStartError, ConnectError
+from ..runtime.url import BrokerURL, parse_broker
+from ..runtime.wire import probe
 from ._base import DEFAULT_START_TIMEOUT, BrokerBase
 
 

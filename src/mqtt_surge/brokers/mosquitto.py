@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from .. import _children
-from .._errors import BrokerStartError, EngineNotInstalledError
+from ..runtime import children as _children
+from ..runtime.errors import BrokerStartError, EngineNotInstalledError
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, free_port, logger
 
 # Debian installs mosquitto in /usr/sbin, which is not on an ordinary user's PATH

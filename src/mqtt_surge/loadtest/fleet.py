@@ -26,10 +26,10 @@ import gevent
 from gevent.pool import Pool
 from locust import User, task
 
-from .._url import parse_broker
-from .._wire import DISCONNECT, encode_publish, open_session
 from ..mqtt.codec import Reader, split_packet
 from ..mqtt.packets import PUBACK
+from ..runtime.url import parse_broker
+from ..runtime.wire import DISCONNECT, encode_publish, open_session
 from ..testing import new_publisher_id, sequenced_payload
 from .run import SENT
 

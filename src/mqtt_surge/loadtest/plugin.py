@@ -20,16 +20,16 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from .. import _url
-from .._errors import ConfigError
-from .._probe_options import (
+from ..brokers import ENGINES as BROKER_ENGINES
+from ..brokers import broker_from_spec
+from ..probe.options import (
     ProbeOptions,
     add_option_arguments,
     parse_callback,
     subscriber_options,
 )
-from ..brokers import ENGINES as BROKER_ENGINES
-from ..brokers import broker_from_spec
+from ..runtime import url as _url
+from ..runtime.errors import ConfigError
 from ..testing.sequence import check_carrier
 from .checks import CHECKS, publish_only_summary, verdict
 from .run import SENT, RunData

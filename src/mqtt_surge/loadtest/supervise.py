@@ -17,8 +17,8 @@ from typing import Any
 
 import gevent
 
-from .. import _children
-from .._probe_options import probe_argv
+from ..probe.options import probe_argv
+from ..runtime import children as _children
 from .run import RunData
 
 

@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 
 from locust import User
 
-from .._errors import ConfigError
-from .._url import parse_broker
+from ..runtime.errors import ConfigError
+from ..runtime.url import parse_broker
+from ..subscriber.transports import paho as _paho
 from ..testing import new_publisher_id, publisher_client, sequenced_payload
 from ..testing.sequence import (
     FIELD_PREFIX,
@@ -22,7 +23,6 @@ from ..testing.sequence import (
     pack_header,
     sequence_text,
 )
-from ..transports import paho as _paho
 from .run import SENT
 
 REQUEST_TYPE = "MQTT"

@@ -31,14 +31,14 @@ import traceback
 from array import array
 from typing import Any
 
-from ._message import Message
-from ._probe_options import ProbeOptions, import_callback, subscriber_options
-from ._probe_work import AsyncWork, Work, quiet
-from ._signals import capture_signals
-from ._stats import Stats, add_up
-from .subscriber import Subscriber, is_async_callable
-from .testing import Sequences
-from .testing.sequence import check_carrier, read_sequence
+from ..runtime.signals import capture_signals
+from ..subscriber._message import Message
+from ..subscriber._stats import Stats, add_up
+from ..subscriber._subscriber import Subscriber, is_async_callable
+from ..testing import Sequences
+from ..testing.sequence import check_carrier, read_sequence
+from .options import ProbeOptions, import_callback, subscriber_options
+from .work import AsyncWork, Work, quiet
 
 HISTOGRAM_STEP_MS = 0.1
 HISTOGRAM_BUCKETS = 200_000  # 0.1 ms resolution up to 20 s; later latencies land in the last
@@ -124,16 +124,14 @@ class Probe:
             callback = functools.partial(
                 self.on_message_async if is_async else self.on_message, index
             )
-        subscriber = Subscriber(
+        return Subscriber(
             broker=self.options.url,
             topic=self.options.topic,
             callback=callback,
             on_error=quiet if spread else self.on_error,
+            observer=functools.partial(self.observe, index) if spread else None,
             **settings,
         )
-        if spread:
-            subscriber._observer = functools.partial(self.observe, index)  # noqa: SLF001 - ours
-        return subscriber
 
     def observe(
         self, index: int, message: Message, started: float, error: BaseException | None

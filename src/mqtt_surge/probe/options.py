@@ -12,10 +12,10 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._buffer import OVERFLOW_POLICIES
-from ._errors import ConfigError
-from ._options import ACK_MODES, SubscriberOptions
-from .transports import ENGINE_HELP, ENGINES
+from ..runtime.errors import ConfigError
+from ..subscriber._buffer import OVERFLOW_POLICIES
+from ..subscriber._options import ACK_MODES, SubscriberOptions
+from ..subscriber.transports import ENGINE_HELP, ENGINES
 
 # Subscriber options that come from the probe itself, not from --option
 _NOT_OPTIONS = {"broker", "topic", "callback", "callbacks", "loop", "on_error"}

@@ -12,8 +12,8 @@ import asyncio
 import time
 from typing import Any
 
-from ._message import Message
-from ._probe_options import import_callback
+from ..subscriber._message import Message
+from .options import import_callback
 
 
 class Work:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import urllib.parse
 
-from ._errors import ConfigError
+from .errors import ConfigError
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _SCHEME_ALIASES = {"tcp": "mqtt", "ssl": "mqtts", "tls": "mqtts"}

@@ -13,11 +13,11 @@ import socket
 import ssl
 import time
 
-from ._errors import ConnectError
-from ._url import BrokerURL
-from .mqtt.packets import DISCONNECT_PACKET as DISCONNECT
-from .mqtt.packets import encode_connect, encode_publish
-from .transports import refusal
+from ..mqtt.packets import DISCONNECT_PACKET as DISCONNECT
+from ..mqtt.packets import encode_connect, encode_publish
+from ..subscriber.transports import refusal
+from .errors import ConnectError
+from .url import BrokerURL
 
 __all__ = ["DISCONNECT", "encode_connect", "encode_publish", "open_session", "probe"]
 

@@ -22,13 +22,16 @@ import multiprocessing
 import multiprocessing.connection
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from ._errors import ConfigError, ConnectError, MQTTSurgeError, SubscribeError
-from ._options import is_async_callable
-from ._relay import Inbox, Observer, Outbox, relayed
-from ._stats import Stats, add_up
+from ..runtime.errors import ConfigError, ConnectError, MQTTSurgeError, SubscribeError
+from ..runtime.url import BrokerURL
+from ..subscriber._local import InProcess
+from ..subscriber._observed import reporting
+from ..subscriber._options import SubscriberOptions
+from ..subscriber._stats import Stats, add_up
+from ..subscriber.transports import Engine
+from .relay import Inbox, Outbox
 
 logger = logging.getLogger("mqtt_surge")
 
@@ -39,35 +42,62 @@ _ERRORS: dict[str, type[MQTTSurgeError]] = {
 }
 
 
+def child_options(options: SubscriberOptions, url: BrokerURL, group: str) -> SubscriberOptions:
+    """What each child of a ``processes > 1`` subscriber runs: these options, one process each,
+    on the shared form of every filter (the client id is set per child)."""
+    return dataclasses.replace(
+        options,
+        broker=url,
+        topic=[
+            (name if name.startswith("$share/") else f"$share/{group}/{name}", qos)
+            for name, qos in options.topics
+        ],
+        callbacks=dict(options.routes) or None,
+        processes=1,
+        shared_group=None,
+        engine=cast(Engine, options.engine_name),
+        username=None,  # in the URL already
+        password=None,
+        observer=None,
+    )
+
+
 def _child(
     conn: multiprocessing.connection.Connection,
-    make: Callable[..., Any],
-    kwargs: dict[str, Any],
+    options: SubscriberOptions,
     outbox: Outbox | None,
+    start_timeout: float,
 ) -> None:
-    """A child process: one ordinary subscriber (``make(**kwargs)``), driven over ``conn``; with
-    an ``outbox``, what it processed goes to the parent's observer."""
-    start_timeout = kwargs.pop("_start_timeout", 10.0)
+    """A child process: one ordinary subscriber's engine room, driven over ``conn``; with an
+    ``outbox``, what it processed goes to the parent's observer."""
+    if outbox is not None:
+        options = reporting(options, outbox.add)
+    stopping = threading.Event()
+    assert options.client_id is not None
+    part = InProcess(options, options.client_id, options.url(), None, lambda: not stopping.is_set())
     try:
-        subscriber = make(**kwargs).start(timeout=start_timeout)
+        part.launch(True, start_timeout, None)
     except MQTTSurgeError as exc:
-        reason = getattr(exc, "reason", None)
-        conn.send(("error", (type(exc).__name__, str(exc), reason)))
+        stopping.set()
+        part.shutdown(1.0, drain=False)
+        conn.send(("error", (type(exc).__name__, str(exc), getattr(exc, "reason", None))))
         return
     conn.send(("ready", None))
     while True:
         try:
             command, args = conn.recv()
         except EOFError:  # the parent is gone
-            subscriber.stop(timeout=1.0, drain=False)
+            stopping.set()
+            part.shutdown(1.0, drain=False)
             return
         if command == "stats":
-            conn.send(("stats", dataclasses.asdict(subscriber.stats())))
+            conn.send(("stats", (dataclasses.asdict(part.stats()), part.is_connected())))
         elif command == "stop":
-            final = subscriber.stop(*args)
+            stopping.set()
+            part.shutdown(*args)
             if outbox is not None:  # everything processed is relayed before the final counts
                 outbox.close()
-            conn.send(("final", dataclasses.asdict(final)))
+            conn.send(("final", dataclasses.asdict(part.stats())))
             return
 
 
@@ -83,19 +113,12 @@ class _Member:
 class ProcessGroup:
     """N child subscribers on one shared subscription, started, counted and stopped as one."""
 
-    def __init__(
-        self,
-        count: int,
-        make: Callable[..., Any],
-        kwargs: dict[str, Any],
-        client_id: str,
-        observer: Observer | None = None,
-    ) -> None:
-        # ``make`` is the Subscriber class, handed in (pickled by name for each child) so that
-        # this module does not import the subscriber that imports it
-        self._make = make
-        self._count = count
-        self._kwargs = kwargs
+    restarts: int  # children replaced after they died, each counted once it had its SUBACK
+
+    def __init__(self, options: SubscriberOptions, url: BrokerURL, client_id: str) -> None:
+        group = options.shared_group or f"mqtt-surge-{client_id}"
+        self._options = child_options(options, url, group)
+        self._count = options.processes
         self._client_id = client_id
         self._context = multiprocessing.get_context("spawn")
         self._members: list[_Member] = []
@@ -103,34 +126,16 @@ class ProcessGroup:
         self.restarts = 0
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
+        observer = options.observer
         self._inbox = Inbox(self._context, observer) if observer is not None else None
-
-    def _relaying(self, kwargs: dict[str, Any], index: int) -> Outbox | None:
-        """With an observer: child ``index``'s callbacks wrapped to send their outcomes back."""
-        if self._inbox is None:
-            return None
-        outbox = self._inbox.outbox(index)
-        callback = kwargs["callback"]  # None only beside callbacks (the options say so)
-        if callback is not None:
-            kwargs["callback"] = relayed(callback, outbox, is_async_callable(callback))
-        if kwargs["callbacks"]:
-            kwargs["callbacks"] = {
-                name: relayed(fn, outbox, is_async_callable(fn))
-                for name, fn in kwargs["callbacks"].items()
-            }
-        return outbox
 
     def _spawn(self, index: int, timeout: float) -> _Member:
         parent, child = self._context.Pipe()
-        kwargs = {
-            **self._kwargs,
-            "client_id": f"{self._client_id}-{index}",
-            "_start_timeout": timeout,
-        }
-        outbox = self._relaying(kwargs, index)
+        options = dataclasses.replace(self._options, client_id=f"{self._client_id}-{index}")
+        outbox = self._inbox.outbox(index) if self._inbox is not None else None
         process = self._context.Process(
             target=_child,
-            args=(child, self._make, kwargs, outbox),
+            args=(child, options, outbox, timeout),
             name=f"mqtt-surge-sub-{self._client_id}-{index}",
             daemon=True,
         )
@@ -158,13 +163,14 @@ class ProcessGroup:
             raise error(text, reason=reason) if error is ConnectError else error(text)
         return member
 
-    def start(self, timeout: float) -> None:
-        """Start every child; return once each has its SUBACK (raise the first refusal)."""
+    def launch(self, wait: bool, timeout: float, running_loop: object = None) -> None:
+        """Start every child; return once each has its SUBACK (raise the first refusal).
+        Children always wait for theirs: a group is started only when all of it is."""
         try:
             for index in range(self._count):
                 self._members.append(self._spawn(index, timeout))
         except BaseException:
-            self.stop(1.0, drain=False)
+            self.shutdown(1.0, drain=False)
             raise
         self._monitor = threading.Thread(
             target=self._watch, name=f"mqtt-surge-processes-{self._client_id}", daemon=True
@@ -211,25 +217,39 @@ class ProcessGroup:
         self._members[self._members.index(member)] = replacement
         self.restarts += 1  # counted once the replacement has its SUBACK
 
-    def _ask(self, member: _Member) -> Stats:
+    def _ask(self, member: _Member) -> tuple[Stats, bool]:
+        """A child's counts, and whether its connection is up."""
         with member.lock:
             if member.process.is_alive():
                 try:
                     member.conn.send(("stats", None))
                     if member.conn.poll(5.0):
-                        _, counts = member.conn.recv()
+                        _, (counts, connected) = member.conn.recv()
                         member.last = Stats(**counts)
+                        return member.last, connected
                 except (OSError, EOFError):
                     pass  # it is dying: its last counts stand until the monitor retires it
-            return member.last
+            return member.last, False
 
-    def per_process(self) -> list[Stats]:
-        return [self._ask(m) for m in self._members]
+    def process_stats(self) -> list[Stats]:
+        return [self._ask(m)[0] for m in self._members]
 
     def stats(self) -> Stats:
-        return add_up([self._retired, *self.per_process()])
+        return add_up([self._retired, *self.process_stats()])
 
-    def stop(self, timeout: float, drain: bool) -> Stats:
+    def is_connected(self) -> bool:
+        """Whether every child's connection is up."""
+        return bool(self._members) and all(self._ask(m)[1] for m in self._members)
+
+    @property
+    def pids(self) -> list[int]:
+        """The children's process ids, in their order (a replaced child's is its successor's)."""
+        return [m.process.pid for m in self._members]
+
+    def inside(self) -> bool:
+        return False  # callbacks run in the children: no thread here can be one of them
+
+    def shutdown(self, timeout: float, drain: bool) -> Stats:
         """Stop every child (each drains as a subscriber does), in parallel; the final sum."""
         self._stopping.set()
         for member in self._members:

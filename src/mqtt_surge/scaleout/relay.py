@@ -1,12 +1,12 @@
 """What child processes processed, sent back to the parent (``processes`` > 1 with an observer).
 
 A test's recorder and the load suite's probe account for every message in the parent, while
-the callback runs in a child. Each child's callback is wrapped: it runs, then ``(message, when it
-started, the error it raised or None)`` goes into the child's :class:`Outbox`, which a thread of
-its own sends in batches every few milliseconds over a pipe (pickling one message at a time
-would cost more than many callbacks). The parent's :class:`Inbox` thread hands each to the
-observer. A child's last batch is followed by a ``done`` marker, so the parent knows
-when everything a stopped child processed has arrived.
+the callback runs in a child. Each child's callback reports to its :class:`Outbox`
+(:mod:`mqtt_surge.subscriber._observed`): ``(message, when it started, the error it raised or
+None)``, which a thread of its own sends in batches every few milliseconds over a pipe
+(pickling one message at a time would cost more than many callbacks). The parent's
+:class:`Inbox` thread hands each to the observer. A child's last batch is followed by a ``done``
+marker, so the parent knows when everything a stopped child processed has arrived.
 """
 
 from __future__ import annotations
@@ -16,18 +16,16 @@ import logging
 import pickle
 import sys
 import threading
-import time
 import traceback
-from collections.abc import Callable
 from multiprocessing import connection
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ._message import Message
+from ..subscriber._message import Message
+from ..subscriber._options import Observer
 
 logger = logging.getLogger("mqtt_surge")
 
-Observer = Callable[[Message, float, "BaseException | None"], None]
 FLUSH_INTERVAL = 0.01  # seconds between batches: a test's wait_for sees a message this late
 
 
@@ -111,39 +109,6 @@ def _sendable(error: BaseException, index: int) -> BaseException:
     return error
 
 
-class Relayed:
-    """A callback run in a child, its outcome sent to the parent."""
-
-    def __init__(self, callback: Callable[[Message], Any], outbox: Outbox) -> None:
-        self.callback = callback
-        self.outbox = outbox
-
-    def __call__(self, message: Message) -> Any:
-        started = time.time()
-        try:
-            result = self.callback(message)
-        except BaseException as exc:
-            self.outbox.add(message, started, exc)
-            raise
-        self.outbox.add(message, started, None)
-        return result
-
-
-class AsyncRelayed(Relayed):
-    """:class:`Relayed` for an ``async def`` callback (a coroutine function itself, so the
-    child's subscriber runs it on its event loop)."""
-
-    async def __call__(self, message: Message) -> Any:
-        started = time.time()
-        try:
-            result = await self.callback(message)
-        except BaseException as exc:
-            self.outbox.add(message, started, exc)
-            raise
-        self.outbox.add(message, started, None)
-        return result
-
-
 class Inbox:
     """Parent side: one thread reading every child's pipe, handing outcomes to the observer.
 
@@ -222,11 +187,3 @@ class Inbox:
         for conn in [*self._conns, self._wake_r, self._wake_w]:
             conn.close()
         return complete
-
-
-def ignore(message: Message) -> None:
-    """The children's callback when only the parent's observer has work to do."""
-
-
-def relayed(callback: Callable[[Message], Any], outbox: Outbox, is_async: bool) -> Relayed:
-    return AsyncRelayed(callback, outbox) if is_async else Relayed(callback, outbox)

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
-from ._errors import ConfigError
+from ..runtime.errors import ConfigError
 from ._stats import Stats
 
 T = TypeVar("T")

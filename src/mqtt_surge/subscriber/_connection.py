@@ -1,9 +1,9 @@
 """What one start of a subscriber learns about its connection, from the network thread.
 
 The transport reports CONNACKs, refusals, unreachable brokers, SUBACKs and lost links
-(:class:`~mqtt_surge.transports.Events`); this object keeps what they say, logs them, and lets
-``start()`` wait for the SUBACK or fail at once with the reason: a refusal, a rejected filter, or
-nothing listening.
+(:class:`~mqtt_surge.subscriber.transports.Events`); this object keeps what they say, logs them,
+and lets ``start()`` wait for the SUBACK or fail at once with the reason: a refusal, a rejected
+filter, or nothing listening.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from ._errors import ConnectError, SubscribeError
-from ._url import BrokerURL
+from ..runtime.errors import ConnectError, SubscribeError
+from ..runtime.url import BrokerURL
 from .transports import Events, Item
 
 logger = logging.getLogger("mqtt_surge")

@@ -6,8 +6,8 @@ import json as _json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ._errors import ConfigError
-from .mqtt import topics
+from ..mqtt import topics
+from ..runtime.errors import ConfigError
 
 
 class Message(NamedTuple):

@@ -5,8 +5,8 @@ refuses a bad value at once, naming it; what it holds is normalised (topics as `
 pairs, the protocol as 4 or 5, the overflow policy resolved) and the values derived from several
 options (``persistent``, ``lanes``, ``max_batch``) are computed here, not where they are used.
 
-Over 300 lines: one check per option, each with the message that names the bad value, in one
-place by design.
+The checks of single values are in ``_checks``; the defaults every layer reads (the keyword
+signature, the CLI, the probe) are the ``DEFAULT_*`` names here.
 """
 
 from __future__ import annotations
@@ -14,33 +14,53 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import inspect
-import pickle
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Union
 
+from ..runtime.errors import ConfigError
+from ..runtime.url import BrokerURL, parse_broker
 from ._buffer import OVERFLOW_POLICIES, Overflow
-from ._errors import ConfigError
+from ._checks import (
+    check_picklable,
+    check_positive,
+    check_qos,
+    check_text,
+    is_async_callable,
+    is_broker,
+    parse_topics,
+)
 from ._message import Message, validate_filter
-from ._url import BrokerURL, parse_broker
 from .transports import Engine, TransportFactory, factory, resolve_engine
 
 if TYPE_CHECKING:
-    from .brokers import Broker
+    from ..brokers import Broker
 
 # a callback returns None, or an awaitable when it is ``async def``
 Callback = Callable[[Message], Any]
 ErrorHook = Callable[[BaseException, Message], Any]
+# told of every message a callback finished, in this process, whichever process ran it:
+# (message, when its callback began (time.time()), what it raised or None)
+Observer = Callable[[Message, float, "BaseException | None"], None]
 TopicSpec = Union[str, tuple[str, int], Sequence[Union[str, tuple[str, int]]]]  # noqa: UP007 - runtime alias on 3.10
 Ack = Literal["on_receive", "after_processing"]
 BrokerSpec = Union[str, BrokerURL, "Broker"]
 
 ACK_MODES: tuple[str, ...] = ("on_receive", "after_processing")
 MAX_BATCH = 500
-MAX_STRING = 65535  # bytes in an MQTT UTF-8 string, and the largest keepalive
+MAX_STRING = 65535  # the largest keepalive (and the bytes of an MQTT UTF-8 string)
 MAX_EXPIRY = 0xFFFFFFFF  # MQTT 5's Session Expiry Interval is a four-byte integer
 PROTOCOLS: dict[object, int] = {4: 4, "3.1.1": 4, "4": 4, 5: 5, "5": 5, "5.0": 5}
+
+# the defaults, named once: Subscriber's signature, the CLI and the load suite's probe read these
+DEFAULT_MAX_QUEUE_SIZE = 1000
+DEFAULT_WORKER_THREADS = 4
+DEFAULT_QOS = 0
+DEFAULT_KEEPALIVE = 60
+DEFAULT_MAX_CONCURRENCY = 100
+DEFAULT_WARN_INTERVAL = 5.0
+DEFAULT_START_TIMEOUT = 10.0
+DEFAULT_STOP_TIMEOUT = 5.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -55,30 +75,31 @@ class SubscriberOptions:
     topic: TopicSpec | None = None
     callback: Callback | None = None
     callbacks: Mapping[str, Callback] | None = None
-    max_queue_size: int = 1000
-    worker_threads: int = 4
+    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
+    worker_threads: int = DEFAULT_WORKER_THREADS
     overflow: Overflow | None = None
-    qos: int = 0
+    qos: int = DEFAULT_QOS
     ack: Ack = "on_receive"
     client_id: str | None = None
     clean_session: bool | None = None
     session_expiry: int | None = None
-    keepalive: int = 60
+    keepalive: int = DEFAULT_KEEPALIVE
     protocol: int | str = 4
     tls: bool | ssl.SSLContext | None = None
     username: str | None = None
     password: str | None = dataclasses.field(default=None, repr=False)
     ordered: Literal[False, "topic"] = False
-    max_concurrency: int = 100
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     loop: asyncio.AbstractEventLoop | None = None
     on_error: ErrorHook | None = None
-    warn_interval: float = 5.0
+    warn_interval: float = DEFAULT_WARN_INTERVAL
     # "paho", "gmqtt", None ($MQTT_SURGE_ENGINE, else paho), or a transport factory (such as
     # mqtt_surge.transports.fake.FakeBroker) for tests without a broker
     engine: Engine | TransportFactory | None = None
     # processes > 1: that many child processes, each a subscriber on $share/<shared_group>/...
     processes: int = 1
     shared_group: str | None = None
+    observer: Observer | None = None
 
     # derived, set by __post_init__
     topics: tuple[tuple[str, int], ...] = dataclasses.field(init=False)
@@ -88,8 +109,8 @@ class SubscriberOptions:
 
     def __post_init__(self) -> None:  # noqa: PLR0912, PLR0915 - one check per option
         put = functools.partial(object.__setattr__, self)  # frozen: normalise in place once
-        put("username", _check_text("username", self.username))
-        put("password", _check_text("password", self.password, secret=True))
+        put("username", check_text("username", self.username))
+        put("password", check_text("password", self.password, secret=True))
         broker = self.broker
         if not isinstance(broker, (str, BrokerURL)) and not is_broker(broker):
             raise ConfigError(
@@ -99,7 +120,7 @@ class SubscriberOptions:
         if not is_broker(broker):
             self.url()  # a bad URL, or a password without a username, fails now
 
-        qos = _check_qos(self.qos)
+        qos = check_qos(self.qos)
         routes: list[tuple[str, Callback]] = []
         callbacks = self.callbacks
         if callbacks is not None and not isinstance(callbacks, Mapping):
@@ -113,14 +134,14 @@ class SubscriberOptions:
             raise TypeError(f"callback must be callable, got {self.callback!r}")
         if self.callback is None and not routes:
             raise TypeError("give callback= (called for every message) or callbacks={filter: fn}")
-        topics = _parse_topics(self.topic, qos) or [(f, qos) for f, _ in routes]
+        topics = parse_topics(self.topic, qos) or [(f, qos) for f, _ in routes]
         if not topics:
             raise ConfigError("give topic= (a filter or a list of filters)")
         put("topics", tuple(topics))
 
-        _check_positive("max_queue_size", self.max_queue_size)
-        _check_positive("worker_threads", self.worker_threads)
-        _check_positive("max_concurrency", self.max_concurrency)
+        check_positive("max_queue_size", self.max_queue_size)
+        check_positive("worker_threads", self.worker_threads)
+        check_positive("max_concurrency", self.max_concurrency)
         if self.ack not in ACK_MODES:
             raise ConfigError(f"ack must be one of {', '.join(ACK_MODES)}; got {self.ack!r}")
         # ack after processing promises that nothing is lost: dropping a message would ack one
@@ -160,8 +181,9 @@ class SubscriberOptions:
             raise ConfigError(f"tls must be True, False or an ssl.SSLContext, got {self.tls!r}")
         if self.loop is not None and not isinstance(self.loop, asyncio.AbstractEventLoop):
             raise TypeError(f"loop must be an asyncio event loop, got {self.loop!r}")
-        if self.on_error is not None and not callable(self.on_error):
-            raise TypeError(f"on_error must be callable, got {self.on_error!r}")
+        for name, hook in (("on_error", self.on_error), ("observer", self.observer)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{name} must be callable, got {hook!r}")
         interval = self.warn_interval
         if (
             isinstance(interval, bool)
@@ -183,7 +205,7 @@ class SubscriberOptions:
         self._check_processes()
 
     def _check_processes(self) -> None:
-        _check_positive("processes", self.processes)
+        check_positive("processes", self.processes)
         group = self.shared_group
         if group is not None and (
             not isinstance(group, str) or not group or any(c in group for c in "/+#\x00")
@@ -209,7 +231,7 @@ class SubscriberOptions:
             ("callbacks", self.callbacks),
             ("on_error", self.on_error),
         ):
-            _check_picklable(name, value)
+            check_picklable(name, value)
 
     def _check_session(self) -> None:
         clean_session, session_expiry = self.clean_session, self.session_expiry
@@ -228,7 +250,7 @@ class SubscriberOptions:
                 f"session_expiry must be an int of seconds, 0 to {MAX_EXPIRY:,}, "
                 f"got {session_expiry!r}"
             )
-        object.__setattr__(self, "client_id", _check_text("client_id", self.client_id))
+        object.__setattr__(self, "client_id", check_text("client_id", self.client_id))
         if self.persistent and not self.client_id:
             raise ConfigError("a persistent session needs a fixed client_id to resume it")
 
@@ -258,26 +280,6 @@ class SubscriberOptions:
         callbacks = [fn for _, fn in self.routes] + ([self.callback] if self.callback else [])
         return any(is_async_callable(fn) for fn in callbacks)
 
-    def child_options(self, url: BrokerURL, group: str) -> dict[str, Any]:
-        """The keywords of each child of a ``processes > 1`` subscriber: these options, one
-        process each, on the shared form of every filter (``client_id`` is set per child)."""
-        names = [f.name for f in dataclasses.fields(self) if f.init]
-        kwargs = {name: getattr(self, name) for name in names}
-        kwargs.update(
-            broker=url,
-            topic=[
-                (name if name.startswith("$share/") else f"$share/{group}/{name}", qos)
-                for name, qos in self.topics
-            ],
-            callbacks=dict(self.routes) or None,
-            processes=1,
-            shared_group=None,
-            engine=self.engine_name,
-            username=None,  # in the URL already
-            password=None,
-        )
-        return kwargs
-
     def url(self) -> BrokerURL:
         """The broker's URL with the credentials given here. A broker object's URL is read now
         (it has one only once started)."""
@@ -298,89 +300,3 @@ class SubscriberOptions:
         if self.transport_factory is not None:
             return self.transport_factory
         return factory(self.engine_name)  # type: ignore[arg-type]  # resolved in __post_init__
-
-
-def is_broker(obj: object) -> bool:
-    # look on the type: reading ``url`` of a broker that has not started raises
-    return not isinstance(obj, (str, BrokerURL)) and all(
-        hasattr(type(obj), name) for name in ("url", "start", "stop")
-    )
-
-
-def is_async_callable(fn: object) -> bool:
-    """Whether calling ``fn`` gives a coroutine (``async def``, a partial of one, an object with
-    an ``async def __call__``)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - async __call__ on an object
-    )
-
-
-def _parse_topics(topic: TopicSpec | None, qos: int) -> list[tuple[str, int]]:
-    if topic is None:
-        return []
-    items: Iterable[object]
-    if isinstance(topic, str) or (
-        isinstance(topic, tuple) and len(topic) == 2 and isinstance(topic[1], int)
-    ):
-        items = [topic]
-    elif isinstance(topic, (list, tuple)):
-        items = topic
-    else:
-        raise ConfigError(
-            f"topic must be a filter, a (filter, qos) pair or a list of them, got {topic!r}"
-        )
-    result = []
-    for item in items:
-        if isinstance(item, str):
-            name, item_qos = item, qos
-        elif isinstance(item, tuple) and len(item) == 2:
-            name, item_qos = item
-        else:
-            raise ConfigError(f"topic entries must be filters or (filter, qos) pairs, got {item!r}")
-        result.append((validate_filter(name), _check_qos(item_qos, f"QoS of {name!r}")))
-    if not result:
-        raise ConfigError("topic is an empty list: give at least one topic filter")
-    return result
-
-
-def _check_qos(qos: object, what: str = "qos") -> int:
-    if isinstance(qos, bool) or not isinstance(qos, int) or qos not in (0, 1, 2):
-        raise ConfigError(f"{what} must be 0, 1 or 2, got {qos!r}")
-    return qos
-
-
-def _check_text(name: str, value: object, *, secret: bool = False) -> str | None:
-    """An MQTT UTF-8 string option: str or None, no NUL [MQTT-1.5.3-2], at most 65,535 bytes.
-    A ``secret`` one is never echoed in the error."""
-    if value is None:
-        return None
-    shown = "it" if secret else repr(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"{name} must be a str, got {type(value).__name__ if secret else shown}")
-    if "\x00" in value:
-        raise ConfigError(f"{name} contains a NUL character: {shown}")
-    try:
-        size = len(value.encode())
-    except UnicodeEncodeError as exc:
-        raise ConfigError(f"{name} is not valid UTF-8 text ({exc.reason}): {shown}") from None
-    if size > MAX_STRING:
-        raise ConfigError(f"{name} is longer than 65,535 bytes in UTF-8 ({size:,})")
-    return value
-
-
-def _check_picklable(name: str, value: object) -> None:
-    try:
-        pickle.dumps(value)
-    except Exception as exc:  # any pickling failure: the reason is in the message
-        raise ConfigError(
-            f"processes > 1 sends {name} to each process, so it must be importable by name (a "
-            f"module-level function) or picklable; {value!r} is not: {exc}"
-        ) from None
-
-
-def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
-    return value

@@ -25,16 +25,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..mqtt import topics
+from ..runtime.errors import QueueFullWarning, WorkersOverloadedWarning
+from ..runtime.loop import LoopThread
+from ..runtime.warn import Origin, RateLimited
 from ._buffer import Buffer, BufferClosed
 from ._dispatch import Dispatcher
-from ._errors import QueueFullWarning, WorkersOverloadedWarning
-from ._loop import LoopThread
 from ._message import build_message
 from ._options import SubscriberOptions
 from ._runner import AsyncRunner, Escaped, guarded
 from ._stats import Stats
-from ._warn import Origin, RateLimited
-from .mqtt import topics
 from .transports import Item
 
 logger = logging.getLogger("mqtt_surge")

@@ -1,57 +1,52 @@
 """The subscriber: a network thread (paho's, or gmqtt's loop) -> one bounded buffer -> worker
-threads -> callbacks.
+threads -> callbacks; or, with ``processes=N``, N child processes that each run one.
 
-This module holds the lifecycle. The options are checked in ``_options``, what the network
-thread reports is kept by ``_connection``, the buffer-workers-callbacks side is ``_pipeline``,
-and the network side is ``transports``.
-
-Over 300 lines: the public keyword signature names every option and passes it on (about 70
-lines), and the lifecycle's docstrings are the reference users read.
+This module holds the public face and the lifecycle (the states, a stop from anywhere, the
+final counts). The options are checked in ``_options``; one process's engine room is
+``_local.InProcess``; a group of processes is :mod:`mqtt_surge.scaleout`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import ssl
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
+from ..runtime.lifecycle import StartStop, State
+from ..runtime.url import BrokerURL
+from ..runtime.warn import user_origin
+from ..scaleout.group import ProcessGroup
 from ._buffer import Overflow
-from ._connection import Connection
-from ._errors import AsyncioLoopWarning
-from ._lifecycle import StartStop, State
+from ._checks import is_async_callable, is_broker
+from ._local import InProcess
+from ._observed import reporting
 from ._options import (
+    DEFAULT_KEEPALIVE,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_QUEUE_SIZE,
+    DEFAULT_QOS,
+    DEFAULT_START_TIMEOUT,
+    DEFAULT_STOP_TIMEOUT,
+    DEFAULT_WARN_INTERVAL,
+    DEFAULT_WORKER_THREADS,
     Ack,
     Callback,
     ErrorHook,
+    Observer,
     SubscriberOptions,
     TopicSpec,
-    is_async_callable,
-    is_broker,
 )
-from ._pipeline import Pipeline
-from ._processes import ProcessGroup
-from ._relay import Observer
 from ._stats import Stats
-from ._url import BrokerURL
-from ._warn import user_origin, warn_caller
-from ._watchdog import Watchdog
-from .transports import Engine, Settings, Transport, TransportFactory
+from .transports import Engine, TransportFactory
 
 if TYPE_CHECKING:
-    from .brokers import Broker
+    from ..brokers import Broker
 
 __all__ = ["MQTTSubscriber", "Subscriber", "SubscriberOptions", "is_async_callable"]
-
-logger = logging.getLogger("mqtt_surge")
-
-LOOP_WARNING = "Detected asyncio event loop. Consider using an async callback."
-UNSUBSCRIBE_WAIT = 2.0  # seconds a graceful stop waits for the broker's UNSUBACK
 
 
 class Subscriber(StartStop):
@@ -77,27 +72,28 @@ class Subscriber(StartStop):
         callback: Callback | None = None,
         *,
         callbacks: Mapping[str, Callback] | None = None,
-        max_queue_size: int = 1000,
-        worker_threads: int = 4,
+        max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
+        worker_threads: int = DEFAULT_WORKER_THREADS,
         overflow: Overflow | None = None,
-        qos: int = 0,
+        qos: int = DEFAULT_QOS,
         ack: Ack = "on_receive",
         client_id: str | None = None,
         clean_session: bool | None = None,
         session_expiry: int | None = None,
-        keepalive: int = 60,
+        keepalive: int = DEFAULT_KEEPALIVE,
         protocol: int | str = 4,
         tls: bool | ssl.SSLContext | None = None,
         username: str | None = None,
         password: str | None = None,
         ordered: Literal[False, "topic"] = False,
-        max_concurrency: int = 100,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         loop: asyncio.AbstractEventLoop | None = None,
         on_error: ErrorHook | None = None,
-        warn_interval: float = 5.0,
+        warn_interval: float = DEFAULT_WARN_INTERVAL,
         engine: Engine | TransportFactory | None = None,
         processes: int = 1,
         shared_group: str | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._init(
             SubscriberOptions(
@@ -126,6 +122,7 @@ class Subscriber(StartStop):
                 engine=engine,
                 processes=processes,
                 shared_group=shared_group,
+                observer=observer,
             )
         )
 
@@ -152,14 +149,8 @@ class Subscriber(StartStop):
         self._state = State.NEW
         self._stopped = threading.Event()
         self._final: Stats | None = None
-        self._pipeline: Pipeline | None = None
-        self._transport: Transport | None = None
-        self._watchdog: Watchdog | None = None
-        self._connection: Connection | None = None
-        self._group: ProcessGroup | None = None  # processes > 1
-        # processes > 1: told in this process of each message a child processed (a test's
-        # recorder, the load suite's probe)
-        self._observer: Observer | None = None
+        # what runs the messages: this process's engine room, or a group of processes
+        self._part: InProcess | ProcessGroup | None = None
 
     @property
     def url(self) -> BrokerURL:
@@ -180,20 +171,32 @@ class Subscriber(StartStop):
         return self._state
 
     @property
-    def restarts(self) -> int:
-        """Child processes restarted after they died (``processes`` > 1)."""
-        return self._group.restarts if self._group is not None else 0
-
-    def process_stats(self) -> list[Stats]:
-        """Each child process's counters (``processes`` > 1; else this one's, alone)."""
-        if self._group is not None:
-            return self._group.per_process()
-        return [self.stats()]
-
-    @property
     def running(self) -> bool:
         """Started and not stopping (True from start() on, while it connects)."""
         return self._state.live
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the connection to the broker is up now (with ``processes`` > 1: every
+        child's). False before start and after stop."""
+        return self._part is not None and self._state.live and self._part.is_connected()
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids that run the callbacks: this one, or each child's with ``processes``
+        > 1 (a child that died and was replaced shows its successor). Empty before start."""
+        return list(self._part.pids) if self._part is not None else []
+
+    @property
+    def restarts(self) -> int:
+        """Child processes restarted after they died (``processes`` > 1)."""
+        return self._part.restarts if self._part is not None else 0
+
+    def process_stats(self) -> list[Stats]:
+        """Each child process's counters (``processes`` > 1; else this one's, alone)."""
+        if self._part is None:
+            return [self.stats()]
+        return self._part.process_stats()
 
     def __repr__(self) -> str:
         url = self._url.redacted if self._url else repr(self.options.broker)
@@ -202,7 +205,7 @@ class Subscriber(StartStop):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self, wait: bool = True, timeout: float = 10.0) -> Subscriber:
+    def start(self, wait: bool = True, timeout: float = DEFAULT_START_TIMEOUT) -> Subscriber:
         """Connect and subscribe in the background; with ``wait`` return once SUBACK arrived.
 
         Raises :class:`ConnectError` (refused, bad credentials, unreachable, timeout) or
@@ -214,6 +217,12 @@ class Subscriber(StartStop):
             running_loop = None
         return self._start(wait, timeout, running_loop)
 
+    async def astart(self, timeout: float = DEFAULT_START_TIMEOUT) -> Subscriber:
+        """:meth:`start` from a coroutine: connecting is a round trip, so it happens off the
+        event loop, while async callbacks run on this loop."""
+        loop = asyncio.get_running_loop()
+        return await asyncio.to_thread(self._start, True, timeout, loop)
+
     def _start(
         self, wait: bool, timeout: float, running_loop: asyncio.AbstractEventLoop | None
     ) -> Subscriber:
@@ -224,12 +233,8 @@ class Subscriber(StartStop):
             self._stopped.clear()
             self._final = None
         try:
-            if self.options.processes > 1:
-                self._launch_processes(timeout)
-            else:
-                connection = self._launch(running_loop)
-                if wait:
-                    connection.wait_subscribed(timeout)
+            self._part = self._make_part()
+            self._part.launch(wait, timeout, running_loop)
         except BaseException:
             self._shutdown(timeout=1.0, drain=False)
             raise
@@ -238,62 +243,21 @@ class Subscriber(StartStop):
                 self._state = State.RUNNING
         return self
 
-    def _launch_processes(self, timeout: float) -> None:
-        """``processes`` children on the shared subscription; back once each has its SUBACK."""
+    def _make_part(self) -> InProcess | ProcessGroup:
         options = self.options
-        group = options.shared_group or f"mqtt-surge-{self._client_id}"
-        self._group = ProcessGroup(
-            options.processes,
-            Subscriber,
-            options.child_options(self.url, group),
-            self._client_id,
-            self._observer,
-        )
-        self._group.start(timeout)
-
-    def _launch(self, running_loop: asyncio.AbstractEventLoop | None) -> Connection:
-        options = self.options
-        if running_loop is not None and options.loop is None and not options.any_async:
-            warn_caller(LOOP_WARNING, AsyncioLoopWarning)
-        make_transport = options.make_transport_factory()
-        connection = self._connection = Connection(self.url, lambda: self._state.live)
-        pipeline = self._pipeline = Pipeline(
-            options, self._client_id, options.loop or running_loop, self._origin
-        )
-        transport = self._transport = make_transport(
-            Settings(
-                url=self.url,
-                client_id=self._client_id,
-                topics=list(options.topics),
-                protocol=int(options.protocol),
-                clean_session=options.clean_session,
-                session_expiry=options.session_expiry,
-                keepalive=options.keepalive,
-                manual_ack=options.manual_ack,
-                tls=options.tls,
-            ),
-            connection.events(pipeline.enqueue),
-        )
-        pipeline.start(ack=transport.ack)
-        transport.start()
-        if options.keepalive:
-            self._watchdog = Watchdog(
-                transport, options.keepalive, f"mqtt-surge-watchdog-{self._client_id}"
-            )
-            self._watchdog.start()
-        return connection
+        if options.processes > 1:
+            return ProcessGroup(options, self.url, self._client_id)
+        if options.observer is not None:
+            options = reporting(options, options.observer)
+        return InProcess(options, self._client_id, self.url, self._origin, lambda: self._state.live)
 
     def stats(self) -> Stats:
         """A consistent snapshot of the counters (see :class:`Stats`)."""
         if self._final is not None:
             return self._final
-        if self._group is not None:
-            return self._group.stats()
-        if self._pipeline is None or self._connection is None:
-            return Stats()
-        return self._pipeline.stats(reconnects=self._connection.reconnects)
+        return self._part.stats() if self._part is not None else Stats()
 
-    def stop(self, timeout: float = 5.0, drain: bool = True) -> Stats:
+    def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT, drain: bool = True) -> Stats:
         """Stop gracefully and return the final :class:`Stats`.
 
         Stops intake, processes what is buffered until ``timeout`` seconds have passed
@@ -312,7 +276,7 @@ class Subscriber(StartStop):
                 self._state = State.STOPPING
         if state in (State.NEW, State.STOPPED):
             return self.stats()
-        inside = self._inside()
+        inside = self._part is not None and self._part.inside()
         if state is State.STOPPING:
             if not inside:
                 self._stopped.wait()
@@ -324,7 +288,7 @@ class Subscriber(StartStop):
             return self.stats()
         return self._shutdown(timeout, drain)
 
-    async def astop(self, timeout: float = 5.0, drain: bool = True) -> Stats:
+    async def astop(self, timeout: float = DEFAULT_STOP_TIMEOUT, drain: bool = True) -> Stats:
         """:meth:`stop` without blocking the event loop (which async callbacks may need)."""
         return await asyncio.to_thread(self.stop, timeout, drain)
 
@@ -332,67 +296,10 @@ class Subscriber(StartStop):
         """Wait until a stop that is under way has finished; True if it has."""
         return self._stopped.wait(timeout)
 
-    def _unsubscribe(self, timeout: float) -> bool:
-        """Ask the broker to stop sending and wait for its UNSUBACK (True if it came): what it
-        sent before is still buffered and drained, so a graceful stop abandons nothing.
-
-        Not with a persistent session: there, unsubscribing would also stop the broker from
-        keeping messages for the next session. The buffer closes at once instead, and what
-        arrives later is abandoned (and, with ack='after_processing', redelivered later).
-        """
-        transport = self._transport
-        if transport is None or self.options.persistent or not transport.is_connected():
-            return False
-        if not transport.unsubscribe(timeout):
-            logger.info("mqtt_surge: no UNSUBACK from %s before stopping", self.url)
-            return False
-        return True
-
-    def _inside(self) -> bool:
-        """Whether the caller is one of our threads (or our callbacks' loop): it cannot wait
-        for them to end."""
-        pipeline, transport = self._pipeline, self._transport
-        if pipeline is not None and (
-            threading.current_thread() in pipeline.threads() or pipeline.on_callback_loop()
-        ):
-            return True
-        return transport is not None and transport.on_network_thread()
-
     def _shutdown(self, timeout: float, drain: bool) -> Stats:
-        """The stop, phase by phase, within one budget: ``timeout``, plus the grace that
-        ``Pipeline.finish_callbacks`` gives callbacks still running at the deadline."""
-        pipeline = self._pipeline
-        clock = time.monotonic
-        deadline = clock() + timeout
-
-        def left() -> float:
-            return max(0.0, deadline - clock())
-
         try:
-            if self._group is not None:
-                # every child stops as a subscriber does, in parallel
-                self._group.stop(timeout, drain)
-            if pipeline is not None:
-                # 1. ask the broker to stop sending; what it had under way still comes, and
-                #    is taken while the buffer drains, until everything settled
-                if drain and self._unsubscribe(min(timeout, UNSUBSCRIBE_WAIT)):
-                    pipeline.wait_idle(left())
-                # 2. stop intake: later arrivals count as abandoned
-                pipeline.close_intake()
-                # 3. drain what is buffered, within the budget; give up on the rest
-                if not (drain and pipeline.drain(left())):
-                    pipeline.abandon_queued()
-                # 4. callbacks still running get the grace, then async ones are cancelled
-                pipeline.finish_callbacks(deadline, timeout)
-            # 5. the network side: watchdog, then the connection and its thread
-            if self._watchdog is not None:
-                self._watchdog.stop()
-                self._watchdog = None
-            if self._transport is not None:
-                self._transport.close()
-            # 6. the loop thread of our own, if async callbacks had one
-            if pipeline is not None:
-                pipeline.stop_loop(left())
+            if self._part is not None:
+                self._part.shutdown(timeout, drain)
         finally:
             final = self.stats()
             with self._state_lock:
@@ -404,10 +311,7 @@ class Subscriber(StartStop):
     # -- context managers -----------------------------------------------------------------------
 
     async def __aenter__(self) -> Subscriber:
-        loop = asyncio.get_running_loop()
-        # connecting blocks for a round trip: do it off the loop, but run callbacks on it
-        await asyncio.to_thread(self._start, True, 10.0, loop)
-        return self
+        return await self.astart()
 
     async def __aexit__(
         self,

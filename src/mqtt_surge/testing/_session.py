@@ -3,8 +3,8 @@ until the session ends; a start that failed is said once and not tried again."""
 
 from __future__ import annotations
 
-from .._errors import BrokerError, ConfigError
 from ..brokers import BrokerBase, broker_from_spec
+from ..runtime.errors import BrokerError, ConfigError
 
 _LOCAL = {
     "embedded": "mqtt-surge's own broker in a thread, MQTT 3.1.1 and 5",

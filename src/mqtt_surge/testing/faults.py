@@ -16,84 +16,33 @@ takes effect at once, on every open connection and on those that come later, unt
 ``blackhole()``, ``refuse_new()``, ``latency()`` and ``throttle()`` also work as context managers
 that heal when the block ends. The proxy runs on an asyncio loop in a thread of its own, so it
 works the same from synchronous tests, async tests and without pytest.
-
-Over 300 lines: one proxy whose controls (cut, black hole, refuse, latency, throttle) act on the
-same relay loop and its counters; split, each would reach into the others' state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import random
-import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ._errors import ConfigError
-from ._lifecycle import StartStop
-from ._loop import LoopThread
-from ._url import BrokerURL, parse_broker
+from ..runtime.errors import ConfigError
+from ..runtime.lifecycle import StartStop
+from ..runtime.loop import LoopThread
+from ..runtime.url import BrokerURL, parse_broker
+from ._proxy import ProxyCounts, _Fault, _Link, _reset
 
 if TYPE_CHECKING:
-    from .brokers import Broker
+    from ..brokers import Broker
+
+__all__ = ["FaultProxy", "ProxyCounts"]
 
 logger = logging.getLogger("mqtt_surge")
 
 _CHUNK = 65536
-_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, not FIN
-
-
-@dataclasses.dataclass(frozen=True)
-class ProxyCounts:
-    """What went through the proxy since it started."""
-
-    connections: int  # accepted, refused ones included
-    open: int  # connections being forwarded now
-    answered: int  # connections on which the broker sent something back (for MQTT: CONNACK)
-    refused: int
-    bytes_up: int  # client -> broker
-    bytes_down: int  # broker -> client
-
-
-class _Fault:
-    """Undoes one control when used as a context manager (``with proxy.blackhole(): ...``)."""
-
-    def __init__(self, proxy: FaultProxy) -> None:
-        self._proxy = proxy
-
-    def __enter__(self) -> FaultProxy:
-        return self._proxy
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._proxy.heal()
-
-
-class _Link:
-    """One proxied connection: the client's socket, the broker's, and a pump each way."""
-
-    def __init__(
-        self,
-        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-    ) -> None:
-        self.client = client
-        self.upstream = upstream
-        self.tasks: list[asyncio.Task[None]] = []
-
-    def writers(self) -> tuple[asyncio.StreamWriter, asyncio.StreamWriter]:
-        return self.client[1], self.upstream[1]
 
 
 class FaultProxy(StartStop):
@@ -229,18 +178,18 @@ class FaultProxy(StartStop):
         connections are forwarded as usual."""
         self._call(lambda: self._close_links(reset))
 
-    def blackhole(self) -> _Fault:
+    def blackhole(self) -> _Fault[FaultProxy]:
         """Forward nothing, either way, on open and new connections, until :meth:`heal`."""
         self._call(lambda: self._event().clear())
         return _Fault(self)
 
-    def refuse_new(self) -> _Fault:
+    def refuse_new(self) -> _Fault[FaultProxy]:
         """Close every new connection as soon as it is accepted, until :meth:`heal`."""
         with self._lock:
             self._refusing = True
         return _Fault(self)
 
-    def latency(self, ms: float, jitter_ms: float = 0.0) -> _Fault:
+    def latency(self, ms: float, jitter_ms: float = 0.0) -> _Fault[FaultProxy]:
         """Delay every chunk by ``ms`` (plus up to ``jitter_ms`` more), keeping the order."""
         if ms < 0 or jitter_ms < 0:
             raise ConfigError(f"latency must be >= 0 ms, got ms={ms!r}, jitter_ms={jitter_ms!r}")
@@ -248,7 +197,7 @@ class FaultProxy(StartStop):
             self._latency = (ms / 1000, jitter_ms / 1000)
         return _Fault(self)
 
-    def throttle(self, bytes_per_s: float) -> _Fault:
+    def throttle(self, bytes_per_s: float) -> _Fault[FaultProxy]:
         """Forward at most ``bytes_per_s`` bytes a second in each direction of each connection."""
         if bytes_per_s <= 0:
             raise ConfigError(f"throttle needs bytes_per_s > 0, got {bytes_per_s!r}")
@@ -372,11 +321,3 @@ class FaultProxy(StartStop):
                     writer.close()
             for task in link.tasks:
                 task.cancel()
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-    writer.transport.abort()

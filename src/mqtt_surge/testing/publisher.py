@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from .._errors import ConfigError
-from .._url import BrokerURL, parse_broker
-from ..transports import paho as _paho
+from ..runtime.errors import ConfigError
+from ..runtime.url import BrokerURL, parse_broker
+from ..subscriber.transports import paho as _paho
 from .sequence import HEADER, new_publisher_id, sequenced_payload
 
 

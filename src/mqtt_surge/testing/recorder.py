@@ -7,10 +7,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .._message import Message
-from .._options import ErrorHook
-from .._relay import ignore
-from ..subscriber import Subscriber, is_async_callable
+from ..subscriber._message import Message
+from ..subscriber._observed import ignore
+from ..subscriber._options import ErrorHook
+from ..subscriber._subscriber import Subscriber, is_async_callable
 
 
 class Recorder:
@@ -141,8 +141,8 @@ class RecordingSubscriber(Subscriber):
         processes = options.get("processes", 1)
         if isinstance(processes, int) and processes > 1:
             self.recorder = Recorder()
-            super().__init__(broker, topic, ignore if callback is None else callback, **options)
-            self._observer = self._observe
+            callback = ignore if callback is None else callback
+            super().__init__(broker, topic, callback, observer=self._observe, **options)
         else:
             self.recorder = recorder_for(callback, record_errors=False)
             hook = options.get("on_error")

@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .._errors import ConfigError
-from .._message import Message
+from ..runtime.errors import ConfigError
+from ..subscriber._message import Message
 
 HEADER = struct.Struct("!2sIQd")
 MAGIC = b"MS"

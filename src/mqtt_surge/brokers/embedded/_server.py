@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-from ..._errors import BrokerStartError, ConfigError
-from ..._loop import LoopThread
 from ...mqtt import codec
+from ...runtime.errors import BrokerStartError, ConfigError
+from ...runtime.loop import LoopThread
 from .._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
 from ._connection import Connection
 from ._core import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PACKET_SIZE, Core

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Literal
 
-from .._errors import ConfigError, EngineNotInstalledError
+from ...runtime.errors import ConfigError, EngineNotInstalledError
 from ._base import (
     Events,
     Item,
@@ -35,8 +35,8 @@ ENGINE_HELP = f"client engine: paho or gmqtt (faster, extra 'fast'); default ${E
 TransportFactory = Callable[[Settings, Events], Transport]
 
 _REGISTRY: dict[str, str] = {
-    "paho": "mqtt_surge.transports.paho:PahoTransport",
-    "gmqtt": "mqtt_surge.transports.gmqtt:GmqttTransport",
+    "paho": "mqtt_surge.subscriber.transports.paho:PahoTransport",
+    "gmqtt": "mqtt_surge.subscriber.transports.gmqtt:GmqttTransport",
 }
 _NEEDS: dict[str, tuple[str, str]] = {"gmqtt": ("gmqtt", "fast")}  # engine: (package, extra)
 

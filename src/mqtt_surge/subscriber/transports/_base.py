@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
-from .._errors import ConnectError
-from .._url import BrokerURL
-from ..mqtt import reasons
-from ..mqtt.publish import read_head
+from ...mqtt import reasons
+from ...mqtt.publish import read_head
+from ...runtime.errors import ConnectError
+from ...runtime.url import BrokerURL
 
 
 class Item(NamedTuple):

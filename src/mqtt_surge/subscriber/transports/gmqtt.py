@@ -1,28 +1,21 @@
 """The fast engine: gmqtt's asyncio protocol on a loop thread of our own, feeding the same buffer.
 
-paho spends most of its time per message in ``select`` and three ``recv`` calls; gmqtt parses every
-packet that one ``recv`` brought in a single ``data_received`` call, about a quarter of the cost.
+gmqtt parses every packet one ``recv`` brought in a single ``data_received`` call, about a
+quarter of paho's cost per message. It is used through its public API but where
+``_gmqtt_hooks`` reads its internals: we read QoS 0 and 1 PUBLISH packets before its handler
+(:func:`._base.publish_item`), and the watchdog reads its connection. Two of its behaviours are
+worked around:
 
-gmqtt is used through its public API but for two places that read its internals (tests/test_gmqtt.py
-checks they are still there): :func:`_live_connection` (the watchdog's view of the link) and
-:func:`_take_publishes`, which reads QoS 0 and 1 PUBLISH packets before gmqtt's handler does: its
-per-message path cost more than our whole buffer and worker hand-off (measured: the engine went from
-0.63x to 1.1x raw gmqtt's rate), and it hides the packet id. QoS 2, topic aliases and anything
-malformed still go through gmqtt. Two of its behaviours are worked around:
-
-- Its automatic reconnect always reconnects with ``clean_session=False`` (a 3.1.1 broker would then
-  keep a session for us after we stop). We switch it off and reconnect ourselves, with a fresh
-  ``gmqtt.Client`` per connection and paho's back-off (1 s doubling to 30 s). With one client per
-  connection an ack can never reach a later connection.
-- Its message callback does not get the packet id. Our own PUBLISH path has it: an
-  acknowledgement after processing of a QoS 1 message is a PUBACK we send with that id once a
-  worker is done. Messages gmqtt still reads (QoS 2, topic aliases) have ``Message.mid`` 0 and
-  use its ``optimistic_acknowledgement=False`` mode: the message callback is a coroutine, gmqtt
-  sends the PUBACK (PUBREC for QoS 2) when it returns, and ours returns when a worker resolves
-  the future that travels with the item.
-
-Over 300 lines: gmqtt's client plus the two behaviours worked around (below), each next to the
-code it changes.
+- Its automatic reconnect always reconnects with ``clean_session=False`` (a 3.1.1 broker would
+  then keep a session for us after we stop). We switch it off and reconnect ourselves, with a
+  fresh ``gmqtt.Client`` per connection and paho's back-off (1 s doubling to 30 s): an ack can
+  then never reach a later connection.
+- Its message callback does not get the packet id. Our own PUBLISH path has it: an ack after
+  processing of a QoS 1 message is a PUBACK we send with that id once a worker is done.
+  Messages gmqtt still reads (QoS 2, topic aliases) have ``Message.mid`` 0 and use its
+  ``optimistic_acknowledgement=False`` mode: gmqtt sends the PUBACK (PUBREC for QoS 2) when its
+  coroutine callback returns, which is when a worker resolves the future that travels with the
+  item.
 """
 
 from __future__ import annotations
@@ -38,52 +31,25 @@ from typing import Any
 import gmqtt
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
-from .._loop import LoopThread
+from ...runtime.loop import LoopThread
 from . import _base
+from ._gmqtt_hooks import (
+    _ClientLog,
+    _close_quietly,
+    _exception_handler,
+    _live_connection,
+    _properties,
+    _publish_properties,
+    _take_publishes,
+    _text,
+)
 
 logger = logging.getLogger("mqtt_surge")
-# gmqtt's own client/handler messages go here (it takes a logger); its protocol module logs to
-# the "gmqtt" logger as usual
-gmqtt_logger = logging.getLogger("mqtt_surge.gmqtt")
 
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 30.0
 CONNECT_TIMEOUT = 10.0  # seconds from TCP connect to CONNACK, at most (and at most the keepalive)
 _ACK_CHAIN_STEPS = 3  # loop iterations from a resolved ack future to gmqtt's PUBACK write
 _NO_RECONNECT = -2  # any value but -1 (unlimited) that zero failed attempts already exceed
-
-
-class _DropReconnectRefusal(logging.Filter):
-    """gmqtt logs an ERROR each time the reconnect we switched off is declined; not an error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "max number of failed connection attempts" not in record.getMessage()
-
-
-gmqtt_logger.addFilter(_DropReconnectRefusal())
-
-_CONNACK_REFUSED = "[MqttPackageHandler] CONNACK: %s"  # gmqtt's warning, with the code in hex
-
-
-class _ClientLog(logging.LoggerAdapter):  # type: ignore[type-arg]  # generic only on 3.11+
-    """gmqtt's log for one client, passed on to ``mqtt_surge.gmqtt``, that also reports a refused
-    CONNACK. gmqtt raises for most refusals, but answers a 3.1.1 broker's "unacceptable protocol
-    version" to an MQTT 5 CONNECT by falling back to 3.1.1 behind our back (we asked for 5, and
-    it reconnects only through the reconnect we switched off): its warning is all there is."""
-
-    def __init__(self, on_refused: Any) -> None:
-        super().__init__(gmqtt_logger, {})
-        self._on_refused = on_refused
-
-    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        # gmqtt logs every packet at debug, twice per message: answer "off" in one call, as its
-        # own logger would, instead of the adapter's three
-        if self.logger.isEnabledFor(logging.DEBUG):
-            super().debug(msg, *args, **kwargs)
-
-    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
-        if msg == _CONNACK_REFUSED and args:
-            self._on_refused(int(str(args[0]), 16))
-        super().warning(msg, *args, **kwargs)
 
 
 class GmqttTransport:
@@ -241,26 +207,13 @@ class GmqttTransport:
             self._events.disconnected(exc or "connection lost")
 
     def _item(
-        self,
-        topic: str | bytes,
-        payload: bytes,
-        qos: int,
-        props: dict[str, Any],
-        ack_token: asyncio.Future[int] | None = None,
+        self, topic: str | bytes, payload: bytes, qos: int, props: dict[str, Any], token: Any = None
     ) -> _base.Item:
-        return _base.new_item(
-            (
-                topic if topic.__class__ is str else _text(topic),
-                payload,
-                qos,
-                props["retain"] == 1,
-                0,
-                _properties(props) if self._with_properties else None,
-                time.time(),
-                self.generation,
-                ack_token,
-            )
-        )
+        """A message gmqtt read itself (QoS 2, an alias) as an item; its packet id is not known."""
+        properties = _properties(props) if self._with_properties else None
+        text = topic if topic.__class__ is str else _text(topic)
+        fields = (text, payload, qos, props["retain"] == 1, 0, properties, time.time())
+        return _base.new_item((*fields, self.generation, token))
 
     def _publish_packet(self, handler: Any, cmd: int, raw: bytes) -> bool:
         """A PUBLISH of QoS 0 or 1 straight into the buffer (:func:`._base.publish_item`:
@@ -389,66 +342,3 @@ class GmqttTransport:
             self._keeper.cancel()
         if self._client is not None:
             await _close_quietly(self._client)
-
-
-async def _close_quietly(client: gmqtt.Client) -> None:
-    try:
-        await asyncio.wait_for(client.disconnect(), 2.0)
-    except (OSError, asyncio.TimeoutError, RuntimeError) as exc:
-        logger.debug("mqtt_surge: gmqtt disconnect: %r", exc)
-
-
-def _live_connection(client: gmqtt.Client | None) -> Any:
-    """gmqtt's MQTTConnection of ``client`` (private: ``_connection``, with ``_last_data_in``, the
-    monotonic time of its last packet, and ``_transport``), or None."""
-    return getattr(client, "_connection", None)
-
-
-def _take_publishes(client: gmqtt.Client, take: Any) -> None:
-    """Offer every PUBLISH gmqtt reads to ``take(handler, cmd, raw)`` before gmqtt's own handler.
-
-    Private parts of gmqtt 0.8 (tests/test_gmqtt.py checks they are there): the package
-    handler (``_package_handler``), whose ``__call__`` runs ``self._handle_packet(cmd, data)``
-    (so an instance attribute of that name comes first), ``_send_puback(mid)`` and
-    ``_last_msg_in`` (the time of the last packet, which its own ``_handle_packet`` sets)."""
-    handler = client._package_handler  # noqa: SLF001
-    handle = handler._handle_packet  # noqa: SLF001
-    monotonic = time.monotonic
-
-    def handle_packet(cmd: int, packet: bytes) -> None:
-        if cmd >> 4 == 3 and take(handler, cmd, packet):
-            handler._last_msg_in = monotonic()  # noqa: SLF001
-        else:
-            handle(cmd, packet)
-
-    handler._handle_packet = handle_packet  # noqa: SLF001
-
-
-def _publish_properties(handler: Any, rest: bytes) -> tuple[Any, bytes] | None:
-    """gmqtt's parse of a PUBLISH's MQTT 5 properties: (properties, payload); None for an
-    unparseable one or a topic alias, whose table gmqtt keeps."""
-    try:
-        properties, payload = handler._parse_properties(rest)  # noqa: SLF001
-    except Exception:  # malformed: gmqtt's path reports it in its own words
-        return None
-    if properties is None or "topic_alias" in properties:
-        return None
-    return properties, payload
-
-
-def _text(topic: Any) -> str:
-    # gmqtt passes the raw bytes when a topic is not valid UTF-8: keep it, visibly replaced
-    return bytes(topic).decode("utf-8", "replace")
-
-
-def _properties(props: dict[str, Any]) -> dict[str, Any]:
-    """The MQTT 5 properties of a message, without the two flags gmqtt adds to them."""
-    return {k: v for k, v in props.items() if k not in ("dup", "retain")}
-
-
-def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    # gmqtt sends a PUBACK from a done-callback that reads the callback's result: for an ack we
-    # withheld on purpose (stale, or abandoned at stop) that result is a CancelledError
-    if isinstance(context.get("exception"), asyncio.CancelledError):
-        return
-    loop.default_exception_handler(context)

@@ -19,8 +19,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .._errors import ConnectError
-from .._url import BrokerURL
+from ...runtime.errors import ConnectError
+from ...runtime.url import BrokerURL
 from . import _base
 from ._paho_hooks import on_pingresp, set_message_handler, take_publishes
 
