@@ -7,13 +7,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .brokers import ENGINES, broker_from_spec
+from .brokers import BROKERS, broker_from_spec
 from .runtime.errors import MQTTSurgeError
 from .runtime.signals import capture_signals
 from .subscriber._message import Message
+from .subscriber._options import DEFAULT_MAX_QUEUE_SIZE, DEFAULT_QOS, DEFAULT_START_TIMEOUT
 from .subscriber._subscriber import Subscriber
-from .subscriber.transports import ENGINE_HELP
-from .subscriber.transports import ENGINES as CLIENT_ENGINES
+from .subscriber.transports import ENGINE_HELP, ENGINES
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     broker = sub.add_parser("broker", help="run a local broker in the foreground; prints its URL")
-    broker.add_argument("--engine", choices=ENGINES, default="embedded")
+    broker.add_argument("--engine", choices=BROKERS, default="embedded", help="which broker")
     broker.add_argument("--host", default="127.0.0.1")
     broker.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     broker.add_argument("--username", help="only this login gets in (needs --password)")
@@ -105,10 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subscribe.add_argument("url", help="broker: host, host:port or mqtt://user:pass@host:port")
     subscribe.add_argument("topics", nargs="+", metavar="TOPIC", help="topic filters")
-    subscribe.add_argument("--qos", type=int, default=0, choices=(0, 1, 2))
-    subscribe.add_argument("--max-queue-size", type=int, default=1000)
-    subscribe.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for SUBACK")
-    subscribe.add_argument("--engine", choices=CLIENT_ENGINES, help=ENGINE_HELP)
+    subscribe.add_argument("--qos", type=int, default=DEFAULT_QOS, choices=(0, 1, 2))
+    subscribe.add_argument("--max-queue-size", type=int, default=DEFAULT_MAX_QUEUE_SIZE)
+    subscribe.add_argument(
+        "--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait for SUBACK"
+    )
+    subscribe.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     subscribe.add_argument(
         "--raw",
         action="store_true",

@@ -1,5 +1,5 @@
-"""Broker engines behind one interface: ``embedded`` (our own broker in a thread, the default),
-``amqtt``, ``mosquitto``, ``native`` (the embedded engine under its own name), or any URL."""
+"""Brokers behind one interface: ``embedded`` (our own broker in a thread, the default),
+``amqtt``, ``mosquitto``, or any URL."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from .embedded import EmbeddedBroker, NativeBroker
 from .external import ExternalBroker
 from .mosquitto import MosquittoBroker
 
-ENGINES = ("embedded", "amqtt", "mosquitto", "native")
+# the brokers a spec can name ("engine" is the word for the subscriber's client libraries);
+# "native", the embedded broker's old name, is still accepted
+BROKERS = ("embedded", "amqtt", "mosquitto")
+ENGINES = BROKERS  # the name these had before
 _LOCAL: dict[str, type[BrokerBase]] = {
     "embedded": EmbeddedBroker,
     "amqtt": AmqttBroker,
@@ -24,27 +27,28 @@ _LOCAL: dict[str, type[BrokerBase]] = {
 
 
 def broker_from_spec(spec: str, **options: Any) -> BrokerBase:
-    """One broker from a spec string: an engine name (:data:`ENGINES`) or a URL.
+    """One broker from a spec string: a broker's name (:data:`BROKERS`) or a URL.
 
-    ``options`` go to the engine's constructor (host, port, username, password, ...). Nothing is
+    ``options`` go to the broker's constructor (host, port, username, password, ...). Nothing is
     started.
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(f"broker spec must be one of {', '.join(ENGINES)} or a URL, got {spec!r}")
+        raise ConfigError(f"broker spec must be one of {', '.join(BROKERS)} or a URL, got {spec!r}")
     name = spec.strip()
     if name in _LOCAL:
         return _LOCAL[name](**options)
     if "://" not in name and ":" not in name and "." not in name and name != "localhost":
-        close = difflib.get_close_matches(name, ENGINES, n=1)
+        close = difflib.get_close_matches(name, BROKERS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
-            f"unknown broker engine {name!r}: {hint}use {', '.join(ENGINES)} or a URL "
+            f"unknown broker engine {name!r}: {hint}use {', '.join(BROKERS)} or a URL "
             "such as mqtt://host:1883"
         )
     return ExternalBroker(name, **options)
 
 
 __all__ = [
+    "BROKERS",
     "ENGINES",
     "FEATURES",
     "AmqttBroker",

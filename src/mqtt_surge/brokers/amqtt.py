@@ -1,8 +1,5 @@
-"""The amqtt engine: an amqtt broker on its own event loop in a daemon thread.
-
-It was the ``embedded`` engine until the native broker, which speaks MQTT 5 and passes every
-conformance behaviour, took that name; it stays for projects that want amqtt itself.
-"""
+"""amqtt as a broker: an amqtt broker on its own event loop in a daemon thread, for projects
+that want amqtt itself (MQTT 3.1.1 only; what it lacks is declared in its capabilities)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,13 @@ from typing import Any
 
 from ..runtime.errors import ConfigError
 from ..subscriber._buffer import OVERFLOW_POLICIES
-from ..subscriber._options import ACK_MODES, SubscriberOptions
+from ..subscriber._options import (
+    ACK_MODES,
+    DEFAULT_MAX_QUEUE_SIZE,
+    DEFAULT_STOP_TIMEOUT,
+    DEFAULT_WORKER_THREADS,
+    SubscriberOptions,
+)
 from ..subscriber.transports import ENGINE_HELP, ENGINES
 
 # Subscriber options that come from the probe itself, not from --option
@@ -45,13 +51,14 @@ class ProbeOptions:
 
     url: str
     topic: str
+    # QoS 1, not the subscriber's default: the load suite checks every acknowledged message
     qos: int = _option(1, choices=(0, 1, 2))
-    max_queue_size: int = _option(1000, load=True)
-    worker_threads: int = _option(4, load=True)
+    max_queue_size: int = _option(DEFAULT_MAX_QUEUE_SIZE, load=True)
+    worker_threads: int = _option(DEFAULT_WORKER_THREADS, load=True)
     overflow: str = _option("drop_oldest", choices=OVERFLOW_POLICIES, load=True)
     ack: str = _option("on_receive", choices=ACK_MODES, load=True)
     callback_ms: float = _option(0.0, "simulated work per message", load=True)
-    stop_timeout: float = _option(5.0, load=True)
+    stop_timeout: float = _option(DEFAULT_STOP_TIMEOUT, load=True)
     report_interval: float = _option(0.25)
     samples: int = _option(100, "latency samples per report")
     engine: str | None = _option(None, ENGINE_HELP, choices=ENGINES, load=True)

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
-from ..runtime.errors import ConfigError
+from ._checks import check_choice, check_positive
 from ._stats import Stats
 
 T = TypeVar("T")
@@ -51,14 +51,10 @@ class Buffer(Generic[T]):
         max_batch: int = 64,
         linger: float = 0.002,
     ) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-            raise ConfigError(f"max_queue_size must be an int >= 1, got {maxsize!r}")
-        if overflow not in OVERFLOW_POLICIES:
-            raise ConfigError(
-                f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {overflow!r}"
-            )
-        if lanes < 1:
-            raise ConfigError(f"lanes must be >= 1, got {lanes!r}")
+        # the options' own checks: a Buffer is also made directly, by tests and benchmarks
+        check_positive("max_queue_size", maxsize)
+        check_choice("overflow", overflow, OVERFLOW_POLICIES)
+        check_positive("lanes", lanes)
         self.maxsize = maxsize
         self.overflow = overflow
         self._blocking = overflow == "block"

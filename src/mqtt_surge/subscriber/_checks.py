@@ -85,6 +85,12 @@ def check_text(name: str, value: object, *, secret: bool = False) -> str | None:
     return value
 
 
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return str(value)
+
+
 def check_picklable(name: str, value: object) -> None:
     try:
         pickle.dumps(value)

@@ -22,6 +22,7 @@ from ..runtime.errors import ConfigError
 from ..runtime.url import BrokerURL, parse_broker
 from ._buffer import OVERFLOW_POLICIES, Overflow
 from ._checks import (
+    check_choice,
     check_picklable,
     check_positive,
     check_qos,
@@ -142,16 +143,13 @@ class SubscriberOptions:
         check_positive("max_queue_size", self.max_queue_size)
         check_positive("worker_threads", self.worker_threads)
         check_positive("max_concurrency", self.max_concurrency)
-        if self.ack not in ACK_MODES:
-            raise ConfigError(f"ack must be one of {', '.join(ACK_MODES)}; got {self.ack!r}")
+        check_choice("ack", self.ack, ACK_MODES)
         # ack after processing promises that nothing is lost: dropping a message would ack one
         # that nobody processed, so that mode waits for room unless told to drop
         if self.overflow is None:
             put("overflow", "block" if self.ack == "after_processing" else "drop_oldest")
-        elif self.overflow not in OVERFLOW_POLICIES:
-            raise ConfigError(
-                f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {self.overflow!r}"
-            )
+        else:
+            check_choice("overflow", self.overflow, OVERFLOW_POLICIES)
         if self.ack == "after_processing" and max(q for _, q in topics) == 0:
             raise ConfigError(
                 "ack='after_processing' needs qos >= 1 (QoS 0 messages are never acknowledged)"
@@ -260,6 +258,12 @@ class SubscriberOptions:
     def persistent(self) -> bool:
         """Whether the broker keeps the session after a disconnect."""
         return self.clean_session is False or bool(self.session_expiry)
+
+    @property
+    def overflow_policy(self) -> Overflow:
+        """The overflow policy in force (``overflow=None`` is resolved from ``ack``)."""
+        assert self.overflow is not None  # resolved in __post_init__
+        return self.overflow
 
     @property
     def manual_ack(self) -> bool:

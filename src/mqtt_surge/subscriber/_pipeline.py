@@ -65,7 +65,7 @@ class Pipeline:
         self._manual_ack = options.manual_ack
         self._lanes = options.lanes
         self.buffer: Buffer[Item] = Buffer(
-            options.max_queue_size, options.overflow or "drop_oldest", self._lanes,
+            options.max_queue_size, options.overflow_policy, self._lanes,
             max_batch=options.max_batch,
         )  # fmt: skip
         interval = options.warn_interval

@@ -46,8 +46,8 @@ class EmbeddedBroker(BrokerBase):
             # amqtt's plugins (ACLs, taboo topics) were options of an older embedded broker:
             # say where they went instead of a bare "unexpected keyword argument"
             raise ConfigError(
-                f"EmbeddedBroker does not take {', '.join(sorted(amqtt_only))}: it is the native "
-                "broker now; amqtt's plugins are options of AmqttBroker "
+                f"EmbeddedBroker does not take {', '.join(sorted(amqtt_only))}: it is "
+                "mqtt-surge's own broker; amqtt's plugins are options of AmqttBroker "
                 "(mqtt_surge.brokers.AmqttBroker, --mqtt-broker=amqtt)"
             )
         super().__init__(host, port, username, password)
