@@ -172,3 +172,23 @@ def test_test_runs_write_their_figures_to_an_ignored_folder() -> None:
                 ["git", "check-ignore", "-q", str(relative)], cwd=root, check=False
             )
             assert ignored.returncode == 0, f"{relative} is not ignored by git"
+
+
+def test_the_core_and_the_plumbing_import_nothing_above_them() -> None:
+    """``mqtt/`` is sans-IO and imports nothing else of the package; ``runtime/`` imports only
+    the core: every other folder may build on them, never the reverse."""
+    modules = _modules()
+    allowed = {
+        "mqtt_surge.mqtt": ("mqtt_surge.mqtt",),
+        "mqtt_surge.runtime": ("mqtt_surge.mqtt", "mqtt_surge.runtime"),
+    }
+    found = []
+    for name, path in modules.items():
+        for folder, ok in allowed.items():
+            if name == folder or name.startswith(folder + "."):
+                found += [
+                    f"{name} imports {dep}"
+                    for dep in _imports(name, path, modules)
+                    if not dep.startswith(ok)
+                ]
+    assert found == []

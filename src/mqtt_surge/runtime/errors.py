@@ -18,6 +18,8 @@ The whole tree::
 
 from __future__ import annotations
 
+from ..mqtt import reasons
+
 
 class MQTTSurgeError(Exception):
     """Base class of every error mqtt-surge raises on purpose."""
@@ -74,3 +76,12 @@ class WorkersOverloadedWarning(MQTTSurgeWarning):
 
 class AsyncioLoopWarning(MQTTSurgeWarning):
     """A synchronous callback was started while an asyncio event loop is running."""
+
+
+def refusal(code: int, where: str, text: str | None = None) -> ConnectError:
+    """A refused CONNACK as our error, classified so that callers can tell a bad login;
+    ``text`` is the engine's words for it, else the table's."""
+    reason, known = reasons.CONNACK.get(code, ("refused", f"return code {code}"))
+    return ConnectError(
+        f"{where} refused the connection: {text or known}", reason=reason, return_code=code
+    )

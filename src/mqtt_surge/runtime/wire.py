@@ -13,10 +13,10 @@ import socket
 import ssl
 import time
 
+from ..mqtt.codec import split_packet
+from ..mqtt.packets import CONNACK, decode_connack, encode_connect, encode_publish
 from ..mqtt.packets import DISCONNECT_PACKET as DISCONNECT
-from ..mqtt.packets import encode_connect, encode_publish
-from ..subscriber.transports import refusal
-from .errors import ConnectError
+from .errors import ConnectError, refusal
 from .url import BrokerURL
 
 __all__ = ["DISCONNECT", "encode_connect", "encode_publish", "open_session", "probe"]
@@ -83,12 +83,13 @@ def open_session(
         raise ConnectError(
             f"{where} closed the connection before CONNACK: {exc}", reason="refused"
         ) from exc
-    if head[0] != 0x20 or head[1] != 2:
+    framed = split_packet(head)
+    if framed is None or framed[0] >> 4 != CONNACK:
         sock.close()
         raise ConnectError(
             f"{where} answered CONNECT with {head.hex()} instead of a CONNACK", reason="protocol"
         )
-    rc = head[3]
+    rc = decode_connack(head[framed[1] :], False).code
     if rc:
         sock.close()
         raise refusal(rc, where)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Literal
 
-from ...runtime.errors import ConfigError, EngineNotInstalledError
+from ...runtime.errors import ConfigError, EngineNotInstalledError, refusal
 from ._base import (
     Events,
     Item,
@@ -22,7 +22,6 @@ from ._base import (
     Transport,
     connect_error,
     new_item,
-    refusal,
     silence_limit,
     ssl_context,
 )

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Protocol
 
 from ...mqtt import reasons
 from ...mqtt.publish import read_head
-from ...runtime.errors import ConnectError
+from ...runtime.errors import ConnectError, refusal
 from ...runtime.url import BrokerURL
 
 
@@ -158,15 +158,6 @@ def silence_limit(keepalive: int, check_lag: float = 0.0) -> float:
     if not keepalive:
         return float("inf")
     return max(1.5 * keepalive, keepalive + 2 * check_lag)
-
-
-def refusal(code: int, where: str, text: str | None = None) -> ConnectError:
-    """A refused CONNACK as our error, classified so that callers can tell a bad login;
-    ``text`` is the engine's words for it, else the table's."""
-    reason, known = reasons.CONNACK.get(code, ("refused", f"return code {code}"))
-    return ConnectError(
-        f"{where} refused the connection: {text or known}", reason=reason, return_code=code
-    )
 
 
 def connect_error(code: int, text: str, url: BrokerURL) -> ConnectError:
