@@ -20,7 +20,7 @@ logger = logging.getLogger("mqtt_surge")
 # the warning that reports the same event
 logger.addHandler(logging.NullHandler())
 
-_PACKAGE = os.path.dirname(__file__) + os.sep
+_PACKAGE = os.path.dirname(os.path.dirname(__file__)) + os.sep  # mqtt_surge/, all of it
 
 
 class Origin(NamedTuple):
