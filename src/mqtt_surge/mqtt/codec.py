@@ -161,10 +161,15 @@ class Reader:
         return bytes(value)
 
     def text(self) -> str:
+        """A UTF-8 string: well-formed, no surrogates, no U+0000 (3.1.1 [MQTT-1.5.3-1]/[-2],
+        MQTT 5 [MQTT-1.5.4-1]/[-2]): anything else makes the packet malformed."""
         try:
-            return self.binary().decode("utf-8")
+            value = self.binary().decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedPacket("a string is not valid UTF-8") from None
+        if "\x00" in value:
+            raise MalformedPacket("a string holds U+0000")
+        return value
 
     def varint(self) -> int:
         try:

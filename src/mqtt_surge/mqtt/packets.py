@@ -215,24 +215,54 @@ class Subscribe(NamedTuple):
 
 
 def decode_subscribe(body: bytes, v5: bool) -> Subscribe:
+    """A SUBSCRIBE: a packet id other than 0 [MQTT-2.3.1-1], at least one filter
+    [MQTT-3.8.3-3], options with their reserved bits 0 ([MQTT-3.8.3-4]; 3.1.1: all but QoS)."""
     r = Reader(body)
-    mid = r.u16()
+    mid = _packet_id(r)
     props = r.properties() if v5 else {}
     filters = []
+    reserved = 0xC0 if v5 else 0xFC
     while r.left():
-        filters.append((r.text(), r.byte()))
+        topic_filter, options = r.text(), r.byte()
+        if options & reserved:
+            raise MalformedPacket(f"reserved subscription option bits set: {options:#04x}")
+        filters.append((topic_filter, options))
+    if not filters:
+        raise MalformedPacket("a SUBSCRIBE with no topic filter [MQTT-3.8.3-3]")
     return Subscribe(mid, props, filters)
 
 
 def decode_unsubscribe(body: bytes, v5: bool) -> Subscribe:
-    """An UNSUBSCRIBE, in the shape of a SUBSCRIBE whose options are all 0."""
+    """An UNSUBSCRIBE, in the shape of a SUBSCRIBE whose options are all 0: a packet id other
+    than 0, at least one filter [MQTT-3.10.3-2]."""
     r = Reader(body)
-    mid = r.u16()
+    mid = _packet_id(r)
     props = r.properties() if v5 else {}
     filters = []
     while r.left():
         filters.append((r.text(), 0))
+    if not filters:
+        raise MalformedPacket("an UNSUBSCRIBE with no topic filter [MQTT-3.10.3-2]")
     return Subscribe(mid, props, filters)
+
+
+def _packet_id(r: Reader) -> int:
+    mid = r.u16()
+    if not mid:
+        raise MalformedPacket("packet identifier 0 [MQTT-2.3.1-1]")
+    return mid
+
+
+# the flags of a fixed header's first byte, by packet type: fixed by the specification for
+# every type but PUBLISH [MQTT-2.2.2-1]/[MQTT-2.2.2-2]
+_FLAGS = {PUBREL: 0x02, SUBSCRIBE: 0x02, UNSUBSCRIBE: 0x02}
+
+
+def check_flags(first: int) -> None:
+    """Refuse a fixed header whose flags are not the ones its packet type must carry."""
+    kind = first >> 4
+    if kind != PUBLISH and first & 0x0F != _FLAGS.get(kind, 0):
+        raise MalformedPacket(f"packet type {kind} with flags {first & 0x0F:#x} [MQTT-2.2.2-2]")
 
 
 class Ack(NamedTuple):

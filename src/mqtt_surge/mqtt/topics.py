@@ -33,9 +33,12 @@ def split_shared(topic_filter: str) -> Shared:
     return Shared(group, rest)
 
 
-def filter_problem(topic_filter: str) -> str | None:
+def filter_problem(topic_filter: str, max_levels: int | None = None) -> str | None:
     """What is wrong with a subscription filter, in words, or None if it is valid
-    ([MQTT-4.7.1-2], [MQTT-4.7.1-3], [MQTT-4.7.3-1], [MQTT-4.7.3-2], [MQTT-4.8.2-1])."""
+    ([MQTT-4.7.1-2], [MQTT-4.7.1-3], [MQTT-4.7.3-1], [MQTT-4.7.3-2], [MQTT-4.8.2-1]); with
+    ``max_levels``, also a receiver's own limit on its depth."""
+    if max_levels is not None and level_count(topic_filter) > max_levels:
+        return f"topic filter deeper than {max_levels} levels"
     if not topic_filter:
         return "topic filter is empty: use e.g. 'sensors/#'"
     if "\x00" in topic_filter:
@@ -62,9 +65,12 @@ def _wildcard_problem(topic_filter: str, levels: list[str]) -> str | None:
     return None
 
 
-def topic_problem(topic: str) -> str | None:
+def topic_problem(topic: str, max_levels: int | None = None) -> str | None:
     """What is wrong with a topic name (of a PUBLISH or a will), or None if it is valid:
-    not empty, no wildcard [MQTT-3.3.2-2], no NUL [MQTT-4.7.3-2]."""
+    not empty, no wildcard [MQTT-3.3.2-2], no NUL [MQTT-4.7.3-2]; with ``max_levels``, also a
+    receiver's own limit on its depth."""
+    if max_levels is not None and level_count(topic) > max_levels:
+        return f"topic name deeper than {max_levels} levels"
     if not topic:
         return "topic name is empty"
     if "+" in topic or "#" in topic:
@@ -76,6 +82,11 @@ def topic_problem(topic: str) -> str | None:
 
 def levels(topic: str) -> list[str]:
     return topic.split("/")
+
+
+def level_count(topic: str) -> int:
+    """How many levels a topic name or filter has (without splitting it)."""
+    return topic.count("/") + 1
 
 
 def matches_levels(filter_levels: list[str], topic: str, topic_levels: list[str]) -> bool:

@@ -12,16 +12,18 @@ Not for production: no persistence to disk, no TLS listener, no ACLs, no bridgin
 
 - :mod:`._server`: the listener on its loop thread (start, stop, crash)
 - :mod:`._connection`: one client's bytes, framed into packets and refused early
-- :mod:`._core`: what each packet does; sessions ending, wills, what time changes
-- :mod:`._routing`: subscriptions, shared groups, retained messages, delivery to a session
+- :mod:`._core`: what each packet after CONNECT does
+- :mod:`._sessions`: CONNECT, and how sessions end (wills, expiry, what time changes)
+- :mod:`._routing`: where a message goes, and the bounded delivery to one session
+- :mod:`._trees`: subscriptions and retained messages in topic trees
 - :mod:`._state`: the records all of these keep
 """
 
 from __future__ import annotations
 
-from ._server import EmbeddedBroker
+from ._server import BrokerStats, EmbeddedBroker
 
 # the name this broker had before it became the default; old command lines still use it
 NativeBroker = EmbeddedBroker
 
-__all__ = ["EmbeddedBroker", "NativeBroker"]
+__all__ = ["BrokerStats", "EmbeddedBroker", "NativeBroker"]

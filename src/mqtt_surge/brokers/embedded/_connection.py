@@ -22,6 +22,8 @@ class Broker(Protocol):
 
     def closed(self, conn: Connection) -> None: ...
 
+    def resumed(self, conn: Connection) -> None: ...
+
 
 class Connection(asyncio.Protocol):
     def __init__(self, broker: Broker) -> None:
@@ -40,6 +42,7 @@ class Connection(asyncio.Protocol):
         self.will: Will | None = None
         self.client_id = ""
         self.connect_expiry = 0.0  # the session expiry its CONNECT asked for
+        self.paused = False  # asyncio says its socket is not being drained
 
     # -- asyncio ---------------------------------------------------------------------------------
 
@@ -58,6 +61,14 @@ class Connection(asyncio.Protocol):
                     return
         except codec.PacketError as exc:
             self.refuse(exc)
+
+    def pause_writing(self) -> None:
+        # the client does not read as fast as we write: what we hold for it is bounded now
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self.broker.resumed(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.broker.connections.discard(self)

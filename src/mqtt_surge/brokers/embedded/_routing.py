@@ -1,13 +1,18 @@
 """Where a message goes: matching subscriptions, shared groups, the retained store, and the
-delivery to one session (in flight within its window, queued beyond it, kept while it is away)."""
+delivery to one session: in flight within its window, queued beyond it or while the client is
+away or not reading (up to ``max_queued_messages`` and ``max_queued_bytes``, then dropped and
+counted), QoS 0 dropped and counted for a client that is not reading."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ...mqtt import codec, packets, topics
 from ._state import Link, Message, Outgoing, Session, Subscription
+from ._trees import Retained, Subscriptions
 
 
 def new_message(
@@ -24,89 +29,146 @@ def new_message(
     return Message(topic, payload, qos, retain, props or None, expires_at, sender)
 
 
+RETAINED_SLICE = 500  # retained messages sent per turn of the loop: other clients go between
+
+
 class Router:
     """The sessions, what they subscribe to, and the retained messages; one event loop's, so no
     locks."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_queued_messages: int, max_queued_bytes: int) -> None:
         self.sessions: dict[str, Session] = {}
-        self.retained: dict[str, Message] = {}
-        self.shared_turn: dict[tuple[str, str], int] = {}
+        self.subscriptions = Subscriptions()
+        self.retained = Retained()
+        self.max_queued_messages = max_queued_messages
+        self.max_queued_bytes = max_queued_bytes
         self.too_large = 0  # PUBLISH packets not sent: over the receiver's Maximum Packet Size
+        self.dropped = 0  # messages dropped for clients that did not keep up, all of them
 
     def retain(self, message: Message) -> None:
-        """Keep, replace or (empty payload [MQTT-3.3.1-10]) clear a topic's retained message."""
-        if message.payload:
-            self.retained[message.topic] = message
-        else:
-            self.retained.pop(message.topic, None)
+        self.retained.set(message)
+
+    # -- subscriptions ----------------------------------------------------------------------------
+
+    def add_subscription(self, session: Session, topic_filter: str, sub: Subscription) -> None:
+        session.subscriptions[topic_filter] = sub
+        self.subscriptions.add(session.client_id, sub)
+
+    def remove_subscription(self, session: Session, topic_filter: str) -> bool:
+        sub = session.subscriptions.pop(topic_filter, None)
+        if sub is None:
+            return False
+        self.subscriptions.remove(session.client_id, sub)
+        return True
+
+    def forget(self, session: Session) -> None:
+        """A session that ended: its subscriptions go with it."""
+        for topic_filter in list(session.subscriptions):
+            self.remove_subscription(session, topic_filter)
 
     def send_retained(self, session: Session, subs: list[Subscription]) -> None:
-        """The retained messages for new subscriptions, after their SUBACK [MQTT-3.3.1-6]."""
-        for sub in subs:
-            for topic, message in list(self.retained.items()):
-                if topics.matches_levels(sub.parts, topic, topics.levels(topic)):
-                    ids = [sub.sub_id] if sub.sub_id is not None else []
-                    self.deliver(session, message, min(sub.qos, message.qos), True, ids)
+        """The retained messages for new subscriptions, after their SUBACK [MQTT-3.3.1-6], a
+        slice per turn of the event loop, so that a SUBSCRIBE over many holds nobody up."""
+        work = ((sub, m) for sub in subs for m in self.retained.matching(sub.parts))
+        self._retained_slice(session, work)
 
-    def route(self, message: Message) -> None:
+    def _retained_slice(
+        self, session: Session, work: Iterator[tuple[Subscription, Message]]
+    ) -> None:
+        if self.sessions.get(session.client_id) is not session:
+            return  # the session ended meanwhile
+        for sent, (sub, message) in enumerate(work, 1):
+            ids = [sub.sub_id] if sub.sub_id is not None else []
+            self.deliver(session, message, min(sub.qos, message.qos), True, ids)
+            if sent == RETAINED_SLICE:
+                asyncio.get_running_loop().call_soon(self._retained_slice, session, work)
+                return
+
+    # -- routing ----------------------------------------------------------------------------------
+
+    def route(self, message: Message) -> int:
+        """Deliver ``message`` to every session whose subscription matches; how many there were."""
         topic = message.topic
-        parts = topics.levels(topic)
-        shared: dict[tuple[str, str], list[tuple[Session, Subscription]]] = {}
-        for session in list(self.sessions.values()):
-            best: Subscription | None = None
-            retain_flag, ids = False, []
-            for sub in session.subscriptions.values():
-                if not topics.matches_levels(sub.parts, topic, parts):
+        targets: dict[str, tuple[Subscription, bool, list[int]]] = {}
+        shared = []
+        for node in self.subscriptions.matching(topic, topics.levels(topic)):
+            for client_id, sub in node.subs.items():
+                if sub.no_local and client_id == message.sender:
                     continue
-                if sub.group is not None:
-                    shared.setdefault((sub.group, sub.filter), []).append((session, sub))
-                    continue
-                if sub.no_local and session.client_id == message.sender:
-                    continue
-                if best is None or sub.qos > best.qos:
+                best, retain_flag, ids = targets.get(client_id, (sub, False, []))
+                if sub.qos > best.qos:
                     best = sub
-                retain_flag = retain_flag or sub.retain_as_published
                 if sub.sub_id is not None:
                     ids.append(sub.sub_id)
-            if best is not None:
+                targets[client_id] = (best, retain_flag or sub.retain_as_published, ids)
+            shared += [(node, group, members) for group, members in node.shared.items()]
+        for client_id, (best, retain_flag, ids) in targets.items():
+            session = self.sessions.get(client_id)
+            if session is not None:
                 # RETAIN is 0 on forwarding, unless retain-as-published [MQTT-3.3.1-9]/[-12]
-                self.deliver(
-                    session,
-                    message,
-                    min(best.qos, message.qos),
-                    message.retain and retain_flag,
-                    ids,
-                )
-        for key, members in shared.items():
+                qos = min(best.qos, message.qos)
+                self.deliver(session, message, qos, message.retain and retain_flag, ids)
+        for node, group, members in shared:
             # one member of the group gets it: take turns, preferring connected ones
-            connected = [m for m in members if m[0].connection is not None] or members
-            turn = self.shared_turn.get(key, 0)
-            self.shared_turn[key] = turn + 1
+            everyone = [(self.sessions[c], s) for c, s in members.items() if c in self.sessions]
+            connected = [m for m in everyone if m[0].connection is not None] or everyone
+            if not connected:
+                continue
+            turn = node.turns.get(group, 0)
+            node.turns[group] = turn + 1
             session, sub = connected[turn % len(connected)]
             ids = [sub.sub_id] if sub.sub_id is not None else []
             self.deliver(session, message, min(sub.qos, message.qos), False, ids)
+        return len(targets) + len(shared)
+
+    # -- delivery to one session ------------------------------------------------------------------
 
     def deliver(
         self, session: Session, message: Message, qos: int, retain: bool, ids: list[int]
     ) -> None:
         conn = session.connection
         if qos == 0:
-            if conn is not None:
+            # QoS 0 is not kept for an absent session, nor for one whose socket is not drained
+            if conn is not None and not conn.paused:
                 self.send(conn, Outgoing(0, message, 0, retain, ids))
-            return  # QoS 0 is not kept for an absent session
-        if conn is not None and len(session.inflight) < conn.window and not session.queue:
+            elif conn is not None:
+                self._drop(session)
+            return
+        if (
+            conn is not None
+            and not conn.paused
+            and len(session.inflight) < conn.window
+            and not session.queue
+        ):
             out = Outgoing(session.next_mid(), message, qos, retain, ids)
             session.inflight[out.mid] = out
             self.send(conn, out)
-        else:
-            session.queue.append((message, qos, retain, ids))
+            return
+        size = len(message.payload) + len(message.topic)
+        if (
+            len(session.queue) >= self.max_queued_messages
+            or session.queued_bytes + size > self.max_queued_bytes
+        ):
+            self._drop(session)
+            return
+        session.queue.append((message, qos, retain, ids))
+        session.queued_bytes += size
+
+    def _drop(self, session: Session) -> None:
+        session.dropped += 1
+        self.dropped += 1
 
     def pump(self, session: Session) -> None:
-        """Send what the session has queued, as far as its window allows."""
+        """Send what the session has queued, as far as its window and its socket allow."""
         conn = session.connection
-        while conn is not None and session.queue and len(session.inflight) < conn.window:
+        while (
+            conn is not None
+            and not conn.paused
+            and session.queue
+            and len(session.inflight) < conn.window
+        ):
             message, qos, retain, ids = session.queue.popleft()
+            session.queued_bytes -= len(message.payload) + len(message.topic)
             if message.expires_at is not None and message.expires_at <= time.monotonic():
                 continue
             out = Outgoing(session.next_mid(), message, qos, retain, ids)

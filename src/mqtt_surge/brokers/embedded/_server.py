@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from typing import Any
 
 from ...mqtt import codec
@@ -12,7 +13,30 @@ from ...runtime.errors import BrokerStartError, ConfigError
 from ...runtime.loop import LoopThread
 from .._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
 from ._connection import Connection
-from ._core import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PACKET_SIZE, Core
+from ._core import Core
+from ._sessions import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_PACKET_SIZE,
+    DEFAULT_MAX_QUEUED_BYTES,
+    DEFAULT_MAX_QUEUED_MESSAGES,
+    DEFAULT_MAX_TOPIC_LEVELS,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class BrokerStats:
+    """A snapshot of the embedded broker (:meth:`EmbeddedBroker.stats`)."""
+
+    connections: int = 0
+    sessions: int = 0  # connected and persistent ones
+    subscriptions: int = 0
+    retained: int = 0  # topics with a retained message
+    queued: dict[str, int] = dataclasses.field(default_factory=dict)  # client id -> messages
+    dropped: int = 0  # for clients that did not keep up, since the start
+    dropped_by_client: dict[str, int] = dataclasses.field(default_factory=dict)  # live sessions
+    too_large: int = 0  # PUBLISH packets over a client's Maximum Packet Size, not sent
+    topic_nodes: int = 0  # nodes of the subscription and retained trees (with their turns)
+
 
 SWEEP_INTERVAL = 0.1  # seconds between checks of keepalives, will delays and session expiry
 LISTEN_BACKLOG = 4096  # a fleet's connections arrive at once; Linux caps it at somaxconn
@@ -25,7 +49,11 @@ class EmbeddedBroker(BrokerBase):
     Binds ``127.0.0.1`` on a free port unless told otherwise; with ``username``/``password`` only
     that login gets in. ``max_packet_size`` (default 64 MiB, announced in MQTT 5's CONNACK) is
     the largest packet it accepts, refused on its fixed header; ``connect_timeout`` (default
-    10 s) closes a connection whose CONNECT has not arrived by then.
+    10 s) closes a connection whose CONNECT has not arrived by then. For a client that is away
+    or does not read, at most ``max_queued_messages`` (10,000) QoS 1/2 messages and
+    ``max_queued_bytes`` (64 MiB) are held beyond its in-flight window, and QoS 0 messages are
+    not held at all; what is dropped is counted (:meth:`stats`). Topic names and filters of more
+    than ``max_topic_levels`` (128) levels are refused.
     """
 
     engine = "embedded"
@@ -40,6 +68,9 @@ class EmbeddedBroker(BrokerBase):
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_queued_messages: int = DEFAULT_MAX_QUEUED_MESSAGES,
+        max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
+        max_topic_levels: int = DEFAULT_MAX_TOPIC_LEVELS,
         **amqtt_only: Any,
     ) -> None:
         if amqtt_only:
@@ -57,7 +88,20 @@ class EmbeddedBroker(BrokerBase):
             )
         if not connect_timeout > 0:
             raise ConfigError(f"connect_timeout {connect_timeout!r} must be a positive number")
-        self._max_packet_size, self._connect_timeout = max_packet_size, connect_timeout
+        for name, limit in (
+            ("max_queued_messages", max_queued_messages),
+            ("max_queued_bytes", max_queued_bytes),
+            ("max_topic_levels", max_topic_levels),
+        ):
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ConfigError(f"{name} must be an int >= 1, got {limit!r}")
+        self._limits: dict[str, Any] = {
+            "max_packet_size": max_packet_size,
+            "connect_timeout": connect_timeout,
+            "max_queued_messages": max_queued_messages,
+            "max_queued_bytes": max_queued_bytes,
+            "max_topic_levels": max_topic_levels,
+        }
         self._stop_timeout = stop_timeout
         self._loop_thread = LoopThread("mqtt-surge-embedded-broker")
         self._core: Core | None = None
@@ -79,12 +123,7 @@ class EmbeddedBroker(BrokerBase):
             ) from exc
 
     async def _serve(self) -> int:
-        core = self._core = Core(
-            self._username,
-            self._password,
-            max_packet_size=self._max_packet_size,
-            connect_timeout=self._connect_timeout,
-        )
+        core = self._core = Core(self._username, self._password, **self._limits)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: Connection(core),
@@ -100,6 +139,28 @@ class EmbeddedBroker(BrokerBase):
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)  # pace: periodic keepalive and expiry checks
             core.sweep()
+
+    def stats(self) -> BrokerStats:
+        """What the broker holds now, and what it dropped for clients that did not keep up."""
+        if self._loop_thread.loop is None or self._core is None:
+            return BrokerStats()
+        return self._loop_thread.run(self._stats(), self._stop_timeout)
+
+    async def _stats(self) -> BrokerStats:
+        core = self._core
+        if core is None:
+            return BrokerStats()
+        return BrokerStats(
+            connections=len(core.connections),
+            sessions=len(core.sessions),
+            subscriptions=core.subscriptions.count,
+            retained=core.retained.count,
+            queued={c: len(s.queue) for c, s in core.sessions.items() if s.queue},
+            dropped=core.dropped,
+            dropped_by_client={c: s.dropped for c, s in core.sessions.items() if s.dropped},
+            too_large=core.too_large,
+            topic_nodes=core.subscriptions.size() + core.retained.size(),
+        )
 
     def _kill(self) -> None:
         # a crash: drop every connection first, so no will or anything else goes out

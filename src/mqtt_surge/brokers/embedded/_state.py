@@ -57,6 +57,7 @@ class Link(Protocol):
 
     v5: bool
     client_id: str
+    paused: bool  # its socket is not being drained (asyncio's flow control)
     window: int  # QoS 1/2 messages it may have unacknowledged
     max_packet: int  # the largest packet it accepts
     session: Session | None
@@ -77,6 +78,8 @@ class Session:
     queue: collections.deque[tuple[Message, int, bool, list[int]]] = field(
         default_factory=collections.deque
     )
+    queued_bytes: int = 0  # topic and payload bytes in ``queue``
+    dropped: int = 0  # messages dropped because the client did not keep up
     qos2_in: set[int] = field(default_factory=set)
     connection: Link | None = None
     ended_at: float | None = None
