@@ -71,10 +71,12 @@ def _take_publishes(client: gmqtt.Client, take: Any) -> None:
     monotonic = time.monotonic
 
     def handle_packet(cmd: int, packet: bytes) -> None:
-        if cmd >> 4 == 3 and take(handler, cmd, packet):
+        if cmd >> 4 == 3:
+            # the packet's arrival, recorded before a worker can see the message
             handler._last_msg_in = monotonic()  # noqa: SLF001
-        else:
-            handle(cmd, packet)
+            if take(handler, cmd, packet):
+                return
+        handle(cmd, packet)
 
     handler._handle_packet = handle_packet  # noqa: SLF001
 
