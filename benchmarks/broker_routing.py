@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import PahoCounter, stop_child
 
@@ -192,6 +193,16 @@ def fan_in(url: BrokerURL, publishers: int = 4, each: int = 20_000) -> float:
 
 
 def run(engine: str, src: str | None) -> dict[str, object]:
+    """Each measurement on a broker process of its own: what one leaves behind (10,000 offline
+    sessions) must not weigh on the next."""
+    return {
+        "fan_in": _on_fresh(engine, src, fan_in),
+        "routing": _on_fresh(engine, src, routing),
+        "retained": _on_fresh(engine, src, subscribe_all_retained),
+    }
+
+
+def _on_fresh(engine: str, src: str | None, measure: Any) -> Any:
     env = dict(os.environ, PYTHONPATH=src) if src else None
     proc = _children.popen(
         [sys.executable, "-c", CHILD.format(engine=engine)],
@@ -203,11 +214,7 @@ def run(engine: str, src: str | None) -> dict[str, object]:
     assert proc.stdout is not None
     url = parse_broker(proc.stdout.readline().strip())
     try:
-        return {
-            "fan_in": fan_in(url),
-            "routing": routing(url),
-            "retained": subscribe_all_retained(url),
-        }
+        return measure(url)
     finally:
         stop_child(proc)
 
