@@ -135,3 +135,32 @@ def run_suite(tests: str) -> None:
     )
     if done.returncode:
         raise SystemExit(f"{tests} failed (exit {done.returncode}): figures not trusted")
+
+
+_BROKER_PROCESS = """
+import os, sys
+from mqtt_surge import EmbeddedBroker, MosquittoBroker
+broker = MosquittoBroker() if {engine!r} == "mosquitto" else EmbeddedBroker()
+with broker as b:
+    pid = b.pid if {engine!r} == "mosquitto" else os.getpid()
+    print(f"{{b.url.full}} {{pid}}", flush=True)
+    sys.stdin.read()
+"""
+
+
+def broker_process(
+    engine: str, src: str | None = None
+) -> tuple[subprocess.Popen[str], BrokerURL, int]:
+    """A local broker ("embedded" or "mosquitto") in a process of its own, from another source
+    tree if ``src`` is given: (the child, its URL, the broker's pid). :func:`stop_child` ends it."""
+    env = dict(os.environ, PYTHONPATH=src) if src else None
+    proc = _children.popen(
+        [sys.executable, "-c", _BROKER_PROCESS.format(engine=engine)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    url, pid = proc.stdout.readline().split()
+    return proc, parse_broker(url), int(pid)

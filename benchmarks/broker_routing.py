@@ -17,30 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import PahoCounter, stop_child
+from _common import PahoCounter, broker_process, stop_child
 
-from mqtt_surge import BrokerURL, parse_broker
+from mqtt_surge import BrokerURL
 from mqtt_surge import mqtt as p
-from mqtt_surge.runtime import children as _children
 
 RESULTS = Path(__file__).parent / "results"
-CHILD = """
-import sys
-from mqtt_surge import EmbeddedBroker, MosquittoBroker
-broker = MosquittoBroker() if {engine!r} == "mosquitto" else EmbeddedBroker()
-with broker as b:
-    print(b.url.full, flush=True)
-    sys.stdin.read()
-"""
 
 
 class Client:
@@ -203,16 +191,7 @@ def run(engine: str, src: str | None) -> dict[str, object]:
 
 
 def _on_fresh(engine: str, src: str | None, measure: Any) -> Any:
-    env = dict(os.environ, PYTHONPATH=src) if src else None
-    proc = _children.popen(
-        [sys.executable, "-c", CHILD.format(engine=engine)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    url = parse_broker(proc.stdout.readline().strip())
+    proc, url, _pid = broker_process(engine, src)
     try:
         return measure(url)
     finally:

@@ -16,31 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import selectors
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-from _common import stop_child
+from _common import broker_process, stop_child
 
-from mqtt_surge import BrokerURL, parse_broker
+from mqtt_surge import BrokerURL
 from mqtt_surge import mqtt as p
-from mqtt_surge.runtime import children as _children
 
 RESULTS = Path(__file__).parent / "results"
-CHILD = """
-import os, sys
-from mqtt_surge import EmbeddedBroker, MosquittoBroker
-broker = MosquittoBroker() if {engine!r} == "mosquitto" else EmbeddedBroker()
-with broker as b:
-    pid = b.pid if {engine!r} == "mosquitto" else os.getpid()
-    print(f"{{b.url.full}} {{pid}}", flush=True)
-    sys.stdin.read()
-"""
 
 
 def rss_mb(pid: int) -> float:
@@ -124,18 +111,9 @@ def connect_storm(url: BrokerURL, count: int = 2000) -> float:
 
 
 def run(engine: str, wait: float, src: str | None) -> dict[str, object]:
-    env = dict(os.environ, PYTHONPATH=src) if src else None
-    proc = _children.popen(
-        [sys.executable, "-c", CHILD.format(engine=engine)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    url, pid = proc.stdout.readline().split()
+    proc, url, pid = broker_process(engine, src)
     try:
-        return measure(engine, parse_broker(url), int(pid), wait)
+        return measure(engine, url, pid, wait)
     finally:
         stop_child(proc)
 
