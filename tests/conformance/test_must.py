@@ -229,3 +229,26 @@ def test_topics_deeper_than_the_limit_are_refused(embedded: BrokerBase, packet: 
         raw.send(p.encode_subscribe(1, [(deep, 0)], True))
         ack = p.decode_ack(*raw.packet(), True)
         assert ack.codes == [0x8F]
+
+
+def test_a_qos2_message_is_published_at_its_pubrel(engine: BrokerBase) -> None:
+    """MQTT 5 section 4.3.3 lets a receiver pass a QoS 2 message on at PUBLISH or at PUBREL;
+    mosquitto does at PUBREL, and so does the embedded broker: nothing goes out for a message its
+    sender never released."""
+    topic = f"must/qos2/{uuid.uuid4().hex[:10]}"
+    sub = Raw(engine.url)
+    sub.connect(_id())
+    sub.send(p.encode_subscribe(1, [(topic, 2)], True))
+    assert sub.packet()[0] >> 4 == p.SUBACK
+    pub = Raw(engine.url)
+    pub.connect(_id())
+    pub.send(p.encode_publish(topic, b"held", 2, False, 5, False, True, {}))
+    assert pub.packet()[0] >> 4 == p.PUBREC
+    pub.send(p.encode_publish(topic, b"marker", 0, False, 0, False, True, {}))
+    first, body = sub.packet()
+    assert body.endswith(b"marker"), f"got {body!r} before the PUBREL"
+    pub.send(p.encode_ack(p.PUBREL, 5, True))
+    assert pub.packet()[0] >> 4 == p.PUBCOMP
+    first, body = sub.packet()
+    assert first >> 4 == p.PUBLISH
+    assert body.endswith(b"held")

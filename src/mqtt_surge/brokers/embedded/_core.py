@@ -7,7 +7,7 @@ from ...mqtt import codec, packets, topics
 from ._connection import Connection
 from ._routing import new_message
 from ._sessions import Sessions
-from ._state import RECEIVE_MAXIMUM, TOPIC_ALIAS_MAX, Subscription
+from ._state import RECEIVE_MAXIMUM, TOPIC_ALIAS_MAX, Message, Subscription
 
 
 class Core(Sessions):
@@ -59,15 +59,22 @@ class Core(Sessions):
             # more unreleased QoS 2 messages than the CONNACK allowed (MQTT 5 section 3.3.4)
             raise codec.PacketError(f"over the receive maximum of {RECEIVE_MAXIMUM}", reason=0x93)
         message = new_message(topic, payload, qos, retain, props, session.client_id)
-        if retain:
-            self.retain(message)
+        if qos == 2:
+            # held until its PUBREL, then published, as mosquitto does (the specification
+            # allows either): a sender that never releases it publishes nothing
+            session.qos2_in[mid] = message
+            reason = 0 if self.subscriptions.any_match(topic, topics.levels(topic)) else 0x10
+            conn.write(packets.encode_ack(packets.PUBREC, mid, conn.v5, reason))
+            return
         # MQTT 5: 0x10, "no matching subscribers", where nobody got it (section 3.4.2.1)
-        reason = 0 if self.route(message) else 0x10
+        reason = 0 if self._publish(message) else 0x10
         if qos == 1:
             conn.write(packets.encode_ack(packets.PUBACK, mid, conn.v5, reason))
-        elif qos == 2:
-            session.qos2_in.add(mid)
-            conn.write(packets.encode_ack(packets.PUBREC, mid, conn.v5, reason))
+
+    def _publish(self, message: Message) -> int:
+        if message.retain:
+            self.retain(message)
+        return self.route(message)
 
     @staticmethod
     def _aliased(conn: Connection, alias: int, topic: str) -> str:
@@ -107,10 +114,11 @@ class Core(Sessions):
         del session.inflight[mid]
         self.pump(session)
 
-    @staticmethod
-    def released(conn: Connection, mid: int) -> None:
+    def released(self, conn: Connection, mid: int) -> None:
         assert conn.session is not None
-        conn.session.qos2_in.discard(mid)
+        message = conn.session.qos2_in.pop(mid, None)
+        if message is not None:
+            self._publish(message)
         conn.write(packets.encode_ack(packets.PUBCOMP, mid, conn.v5))
 
     def subscribe(self, conn: Connection, body: bytes) -> None:

@@ -80,7 +80,7 @@ class Session:
     )
     queued_bytes: int = 0  # topic and payload bytes in ``queue``
     dropped: int = 0  # messages dropped because the client did not keep up
-    qos2_in: set[int] = field(default_factory=set)
+    qos2_in: dict[int, Message] = field(default_factory=dict)  # QoS 2 received, awaiting PUBREL
     connection: Link | None = None
     ended_at: float | None = None
     will_due: float | None = None

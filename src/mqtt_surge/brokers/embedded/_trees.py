@@ -93,6 +93,10 @@ class Subscriptions:
             node.turns.pop(sub.group, None)
         _prune(path, sub.parts)
 
+    def any_match(self, topic: str, levels: list[str]) -> bool:
+        """Whether any subscription matches ``topic``."""
+        return any(node.subs or node.shared for node in self.matching(topic, levels))
+
     def matching(self, topic: str, levels: list[str]) -> list[_Node]:
         """The nodes whose filter matches ``topic``. '#' and '+' at the first level never match
         a '$' topic [MQTT-4.7.2-1]; 'a/#' matches 'a' [MQTT-4.7.1-2]."""
