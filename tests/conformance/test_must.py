@@ -252,3 +252,12 @@ def test_a_qos2_message_is_published_at_its_pubrel(engine: BrokerBase) -> None:
     first, body = sub.packet()
     assert first >> 4 == p.PUBLISH
     assert body.endswith(b"held")
+
+
+@pytest.mark.parametrize("maximum", [5, 8])
+def test_a_connack_the_client_cannot_take_is_not_sent(engine: BrokerBase, maximum: int) -> None:
+    """[MQTT-3.1.2-24]: the server does not send a packet over the client's Maximum Packet
+    Size; a CONNACK that does not fit cannot be sent, so the connection closes without one."""
+    raw = Raw(engine.url)
+    raw.send(p.encode_connect(_id(), level=5, props={p.MAXIMUM_PACKET_SIZE: maximum}))
+    assert raw.closes() == []

@@ -166,7 +166,13 @@ class Sessions(Router):
             connack_props[codec.SHARED_SUB_AVAILABLE] = 1
             if self.max_packet_size < codec.MAX_PACKET_SIZE:
                 connack_props[codec.MAXIMUM_PACKET_SIZE] = self.max_packet_size
-        conn.write(packets.encode_connack(present, 0, v5, connack_props))
+        connack = packets.encode_connack(present, 0, v5, connack_props)
+        if len(connack) > conn.max_packet:
+            # a CONNACK the client could not take cannot be sent: the connection ends without
+            # it, and without its will, as for any CONNECT refused [MQTT-3.1.2-24]
+            conn.will, conn.connected = None, False
+            raise codec.ProtocolError(f"CONNACK of {len(connack)} bytes, over the client's maximum")
+        conn.write(connack)
         self.resend(conn, session)
 
     def _admitted(self, username: str | None, password: bytes | None) -> bool:
