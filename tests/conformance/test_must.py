@@ -261,3 +261,26 @@ def test_a_connack_the_client_cannot_take_is_not_sent(engine: BrokerBase, maximu
     raw = Raw(engine.url)
     raw.send(p.encode_connect(_id(), level=5, props={p.MAXIMUM_PACKET_SIZE: maximum}))
     assert raw.closes() == []
+
+
+def test_a_will_is_published_with_its_properties_in_order(engine: BrokerBase) -> None:
+    """MQTT 5 section 3.1.3.2 and [MQTT-3.3.2-18]: the will's properties go out with it, user
+    properties in their order."""
+    topic = f"must/will-props/{uuid.uuid4().hex[:10]}"
+    watcher = Raw(engine.url)
+    watcher.connect(_id())
+    watcher.send(p.encode_subscribe(1, [(topic, 0)], True))
+    assert watcher.packet()[0] >> 4 == p.SUBACK
+    pairs = [("b", "2"), ("a", "1"), ("b", "3")]
+    dying = Raw(engine.url)
+    dying.connect(
+        _id(),
+        will=(topic, b"gone", 0, False),
+        will_props={p.USER_PROPERTY: pairs, p.CONTENT_TYPE: "text/plain"},
+    )
+    dying.close()  # no DISCONNECT: the will goes out
+    first, body = watcher.packet()
+    will = p.decode_publish(first, body, True)
+    assert will.payload == b"gone"
+    assert will.props[p.USER_PROPERTY] == pairs
+    assert will.props[p.CONTENT_TYPE] == "text/plain"
