@@ -284,3 +284,23 @@ def test_a_will_is_published_with_its_properties_in_order(engine: BrokerBase) ->
     assert will.payload == b"gone"
     assert will.props[p.USER_PROPERTY] == pairs
     assert will.props[p.CONTENT_TYPE] == "text/plain"
+
+
+@pytest.mark.parametrize(
+    "packet",
+    ["publish-session-expiry", "subscribe-message-expiry", "connect-topic-alias"],
+)
+def test_a_property_not_valid_for_its_packet_is_malformed(engine: BrokerBase, packet: str) -> None:
+    """MQTT 5 section 2.2.2.2: each property belongs to certain packets; one elsewhere makes the
+    packet malformed: DISCONNECT 0x81, or before CONNACK a close without one."""
+    raw = Raw(engine.url)
+    if packet == "connect-topic-alias":
+        raw.send(p.encode_connect(_id(), level=5, props={p.TOPIC_ALIAS: 3}))
+        assert _no_success(raw.closes())
+        return
+    raw.connect(_id())
+    if packet == "publish-session-expiry":
+        raw.send(p.encode_publish("must/p", b"x", 1, False, 1, False, True, {p.SESSION_EXPIRY: 5}))
+    else:
+        raw.send(p.encode_subscribe(1, [("must/#", 0)], True, {p.MESSAGE_EXPIRY: 5}))
+    assert disconnect_reason(raw.closes()) == 0x81

@@ -44,6 +44,22 @@ _TYPES = {
 }  # fmt: skip
 REPEATABLE = frozenset({USER_PROPERTY, SUBSCRIPTION_ID})
 
+# where each property may appear (MQTT 5 section 2.2.2.2), by packet type; 0 stands for the will
+# properties of a CONNECT. Anywhere else it makes the packet malformed.
+WILL = 0
+_C, _CA, _PB, _PA, _PREC, _PREL, _PCOMP, _S, _SA, _U, _UA, _D, _AU = (
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 15
+)  # fmt: skip
+_WHERE = {
+    0x01: {_PB, WILL}, 0x02: {_PB, WILL}, 0x03: {_PB, WILL}, 0x08: {_PB, WILL},
+    0x09: {_PB, WILL}, 0x0B: {_PB, _S}, 0x11: {_C, _CA, _D}, 0x12: {_CA}, 0x13: {_CA},
+    0x15: {_C, _CA, _AU}, 0x16: {_C, _CA, _AU}, 0x17: {_C}, 0x18: {WILL}, 0x19: {_C},
+    0x1A: {_CA}, 0x1C: {_CA, _D}, 0x1F: {_CA, _PA, _PREC, _PREL, _PCOMP, _SA, _UA, _D, _AU},
+    0x21: {_C, _CA}, 0x22: {_C, _CA}, 0x23: {_PB}, 0x24: {_CA}, 0x25: {_CA},
+    0x26: {_C, _CA, _PB, WILL, _PA, _PREC, _PREL, _PCOMP, _S, _SA, _U, _UA, _D, _AU},
+    0x27: {_C, _CA}, 0x28: {_CA}, 0x29: {_CA}, 0x2A: {_CA},
+}  # fmt: skip
+
 
 class PacketError(ValueError):
     """A packet a receiver refuses: it closes the connection, in MQTT 5 after a DISCONNECT with
@@ -181,8 +197,9 @@ class Reader:
     def pair(self) -> tuple[str, str]:
         return self.text(), self.text()
 
-    def properties(self) -> dict[int, Any]:
-        """MQTT 5 properties: id -> value, a list for the ones that may repeat."""
+    def properties(self, packet_type: int | None = None) -> dict[int, Any]:
+        """MQTT 5 properties: id -> value, a list for the ones that may repeat. With
+        ``packet_type`` (:data:`WILL` for a will's), one not valid there is malformed."""
         length = self.varint()
         end = self.i + length
         if end > len(self.data):
@@ -193,6 +210,10 @@ class Reader:
             kind = _TYPES.get(pid)
             if kind is None:
                 raise MalformedPacket(f"unknown property id {pid:#x}")
+            if packet_type is not None and packet_type not in _WHERE[pid]:
+                raise MalformedPacket(
+                    f"property {pid:#x} is not valid in packet type {packet_type}"
+                )
             value = _READ[kind](self)
             if pid in REPEATABLE:
                 props.setdefault(pid, []).append(value)

@@ -10,6 +10,7 @@ import struct
 from typing import Any, NamedTuple
 
 from .codec import (
+    WILL,
     MalformedPacket,
     PacketError,
     ProtocolError,
@@ -150,7 +151,7 @@ def decode_publish(first: int, body: bytes, v5: bool) -> Publish:
     mid = r.u16() if qos else 0
     if qos and mid == 0:
         raise ProtocolError("packet identifier 0 [MQTT-2.3.1-1]")
-    props = r.properties() if v5 else {}
+    props = r.properties(PUBLISH) if v5 else {}
     return Publish(topic, r.rest(), qos, bool(first & 1), bool(first & 8), mid, props)
 
 
@@ -194,11 +195,11 @@ def decode_connect(body: bytes) -> Connect:
     if level < 5 and flags & 0x40 and not flags & 0x80:
         raise MalformedPacket("a password without a user name [MQTT-3.1.2-22]")
     keepalive = r.u16()
-    props = r.properties() if v5 else {}
+    props = r.properties(CONNECT) if v5 else {}
     client_id = r.text()
     will = None
     if flags & 0x04:
-        will_props = r.properties() if v5 else {}
+        will_props = r.properties(WILL) if v5 else {}
         topic, payload = r.text(), r.binary()
         will = Publish(topic, payload, will_qos, will_retain, False, 0, will_props)
     username = r.text() if flags & 0x80 else None
@@ -219,7 +220,7 @@ def decode_subscribe(body: bytes, v5: bool) -> Subscribe:
     [MQTT-3.8.3-3], options with their reserved bits 0 ([MQTT-3.8.3-4]; 3.1.1: all but QoS)."""
     r = Reader(body)
     mid = _packet_id(r)
-    props = r.properties() if v5 else {}
+    props = r.properties(SUBSCRIBE) if v5 else {}
     filters = []
     reserved = 0xC0 if v5 else 0xFC
     while r.left():
@@ -237,7 +238,7 @@ def decode_unsubscribe(body: bytes, v5: bool) -> Subscribe:
     than 0, at least one filter [MQTT-3.10.3-2]."""
     r = Reader(body)
     mid = _packet_id(r)
-    props = r.properties() if v5 else {}
+    props = r.properties(UNSUBSCRIBE) if v5 else {}
     filters = []
     while r.left():
         filters.append((r.text(), 0))
@@ -280,10 +281,10 @@ def decode_ack(first: int, body: bytes, v5: bool) -> Ack:
     r = Reader(body)
     mid = r.u16()
     if kind in (SUBACK, UNSUBACK):
-        props = r.properties() if v5 else {}
+        props = r.properties(kind) if v5 else {}
         return Ack(kind, mid, list(r.rest()), props)
     code = r.byte() if v5 and r.left() else 0
-    props = r.properties() if v5 and r.left() else {}
+    props = r.properties(kind) if v5 and r.left() else {}
     return Ack(kind, mid, [code], props)
 
 
@@ -295,7 +296,7 @@ class Disconnect(NamedTuple):
 def decode_disconnect(body: bytes, v5: bool) -> Disconnect:
     r = Reader(body)
     reason = r.byte() if v5 and r.left() else 0
-    props = r.properties() if v5 and r.left() else {}
+    props = r.properties(DISCONNECT) if v5 and r.left() else {}
     return Disconnect(reason, props)
 
 
@@ -308,5 +309,5 @@ class Connack(NamedTuple):
 def decode_connack(body: bytes, v5: bool) -> Connack:
     r = Reader(body)
     flags, code = r.byte(), r.byte()
-    props = r.properties() if v5 and r.left() else {}
+    props = r.properties(CONNACK) if v5 and r.left() else {}
     return Connack(bool(flags & 1), code, props)

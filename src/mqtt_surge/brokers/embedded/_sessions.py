@@ -38,19 +38,6 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_TOPIC_LEVELS = 128
 DEFAULT_MAX_QUEUED_MESSAGES = 10_000
 DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024
-# the will properties MQTT 5 defines (section 3.1.3.2); any other, a Topic Alias or a
-# Subscription Identifier say, is a malformed CONNECT
-WILL_PROPERTIES = frozenset(
-    {
-        codec.WILL_DELAY,
-        codec.PAYLOAD_FORMAT,
-        codec.MESSAGE_EXPIRY,
-        codec.CONTENT_TYPE,
-        codec.RESPONSE_TOPIC,
-        codec.CORRELATION_DATA,
-        codec.USER_PROPERTY,
-    }
-)
 
 
 class Sessions(Router):
@@ -97,12 +84,10 @@ class Sessions(Router):
             topic, payload, qos, retain, _, _, will_props = packet.will
             # a will is a PUBLISH to come: held to the same rules now, before any state changes
             # (3.1.1 [MQTT-3.1.3-10] and MQTT 5 [MQTT-3.1.3-11]: a valid topic name without
-            # wildcards [MQTT-3.3.2-2]; MQTT 5 section 3.1.3.2: only the will properties)
+            # wildcards [MQTT-3.3.2-2]; the codec took only will properties, section 3.1.3.2)
             problem = topics.topic_problem(topic, self.max_topic_levels)
             if problem is not None:
                 raise codec.MalformedPacket(f"will: {problem}")
-            if not WILL_PROPERTIES.issuperset(will_props):
-                raise codec.MalformedPacket(f"will properties {sorted(will_props)} not allowed")
             delay = float(will_props.pop(codec.WILL_DELAY, 0))
             will = Will(new_message(topic, payload, qos, retain, will_props, client_id), delay)
         username, password = packet.username, packet.password
