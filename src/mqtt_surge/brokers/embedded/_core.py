@@ -7,7 +7,7 @@ from ...mqtt import codec, packets, topics
 from ._connection import Connection
 from ._routing import new_message
 from ._sessions import Sessions
-from ._state import RECEIVE_MAXIMUM, TOPIC_ALIAS_MAX, Message, Subscription
+from ._state import RECEIVE_MAXIMUM, TOPIC_ALIAS_MAX, Subscription
 
 
 class Core(Sessions):
@@ -67,14 +67,9 @@ class Core(Sessions):
             conn.write(packets.encode_ack(packets.PUBREC, mid, conn.v5, reason))
             return
         # MQTT 5: 0x10, "no matching subscribers", where nobody got it (section 3.4.2.1)
-        reason = 0 if self._publish(message) else 0x10
+        reason = 0 if self.publish_message(message) else 0x10
         if qos == 1:
             conn.write(packets.encode_ack(packets.PUBACK, mid, conn.v5, reason))
-
-    def _publish(self, message: Message) -> int:
-        if message.retain:
-            self.retain(message)
-        return self.route(message)
 
     @staticmethod
     def _aliased(conn: Connection, alias: int, topic: str) -> str:
@@ -118,7 +113,7 @@ class Core(Sessions):
         assert conn.session is not None
         message = conn.session.qos2_in.pop(mid, None)
         if message is not None:
-            self._publish(message)
+            self.publish_message(message)
         conn.write(packets.encode_ack(packets.PUBCOMP, mid, conn.v5))
 
     def subscribe(self, conn: Connection, body: bytes) -> None:

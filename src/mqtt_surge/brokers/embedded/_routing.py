@@ -48,6 +48,12 @@ class Router:
     def retain(self, message: Message) -> None:
         self.retained.set(message)
 
+    def publish_message(self, message: Message) -> int:
+        """Retain it if it asks to be, then route it; how many sessions it went to."""
+        if message.retain:
+            self.retain(message)
+        return self.route(message)
+
     # -- subscriptions ----------------------------------------------------------------------------
 
     def add_subscription(self, session: Session, topic_filter: str, sub: Subscription) -> None:

@@ -191,14 +191,9 @@ class Sessions(Router):
                 session.pending_will = will
                 session.will_due = now + min(will.delay, session.expiry)
             else:
-                self._publish_will(will)
+                self.publish_message(will.message)
         if session.expiry == 0 and not taken_over:
             self._end_session(session)
-
-    def _publish_will(self, will: Will) -> None:
-        if will.message.retain:
-            self.retain(will.message)
-        self.route(will.message)
 
     def _end_session(self, session: Session) -> None:
         if self.sessions.get(session.client_id) is session:
@@ -206,7 +201,7 @@ class Sessions(Router):
             self.forget(session)
         if session.pending_will is not None:
             will, session.pending_will = session.pending_will, None
-            self._publish_will(will)
+            self.publish_message(will.message)
 
     def sweep(self) -> None:
         """Connections without CONNECT or silent past their keepalive, will delays, session
@@ -232,7 +227,7 @@ class Sessions(Router):
             if session.will_due is not None and now >= session.will_due:
                 will, session.pending_will, session.will_due = session.pending_will, None, None
                 if will is not None:
-                    self._publish_will(will)
+                    self.publish_message(will.message)
             if (
                 session.connection is None
                 and session.ended_at is not None
