@@ -152,9 +152,13 @@ def test_connect_round_trips(
     )
 
 
+VALID_OPTIONS = [o for o in range(0x40) if o & 3 != 3 and o & 0x30 != 0x30]
+
+
 @given(
     mid=MID,
-    filters=st.lists(st.tuples(TOPIC, st.integers(0, 0x3F)), min_size=1, max_size=4),
+    # a QoS or Retain Handling of 3 is refused (test below)
+    filters=st.lists(st.tuples(TOPIC, st.sampled_from(VALID_OPTIONS)), min_size=1, max_size=4),
     v5=st.booleans(),
 )
 def test_subscribe_and_unsubscribe_round_trip(
@@ -169,6 +173,24 @@ def test_subscribe_and_unsubscribe_round_trip(
     first, body = _split(packets.encode_unsubscribe(mid, names, v5))  # type: ignore[arg-type]
     assert first == 0xA2  # [MQTT-3.10.1-1]
     assert packets.decode_unsubscribe(body, v5).filters == [(f, 0) for f in names]
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "options", "v5", "error"),
+    [
+        ("a/b", 0x03, False, codec.MalformedPacket),  # 3.1.1 [MQTT-3.8.3-4]
+        ("a/b", 0x03, True, codec.ProtocolError),  # MQTT 5 section 3.8.3.1
+        ("a/b", 0x30, True, codec.ProtocolError),  # Retain Handling 3
+        ("$share/g/a", 0x04, True, codec.ProtocolError),  # No Local, shared [MQTT-3.8.3-4]
+        ("a/b", 0x40, True, codec.MalformedPacket),  # reserved [MQTT-3.8.3-5]
+    ],
+)
+def test_subscription_options_the_specification_refuses(
+    topic_filter: str, options: int, v5: bool, error: type[Exception]
+) -> None:
+    _, body = _split(packets.encode_subscribe(1, [(topic_filter, options)], v5))
+    with pytest.raises(error):
+        packets.decode_subscribe(body, v5)
 
 
 @given(

@@ -19,6 +19,7 @@ from .codec import (
     packet,
     string,
 )
+from .topics import SHARE_PREFIX
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = range(8, 16)
@@ -217,7 +218,9 @@ class Subscribe(NamedTuple):
 
 def decode_subscribe(body: bytes, v5: bool) -> Subscribe:
     """A SUBSCRIBE: a packet id other than 0 [MQTT-2.3.1-1], at least one filter
-    [MQTT-3.8.3-3], options with their reserved bits 0 ([MQTT-3.8.3-4]; 3.1.1: all but QoS)."""
+    [MQTT-3.8.3-3], options with their reserved bits 0 ([MQTT-3.8.3-4]; 3.1.1: all but QoS).
+    MQTT 5 section 3.8.3.1 makes a QoS or a Retain Handling of 3 and No Local on a shared
+    subscription ([MQTT-3.8.3-4]) protocol errors; 3.1.1 makes a QoS of 3 malformed."""
     r = Reader(body)
     mid = _packet_id(r)
     props = r.properties(SUBSCRIBE) if v5 else {}
@@ -227,6 +230,12 @@ def decode_subscribe(body: bytes, v5: bool) -> Subscribe:
         topic_filter, options = r.text(), r.byte()
         if options & reserved:
             raise MalformedPacket(f"reserved subscription option bits set: {options:#04x}")
+        if options & 3 == 3:
+            raise (ProtocolError if v5 else MalformedPacket)("a subscription at QoS 3")
+        if v5 and options & 0x30 == 0x30:
+            raise ProtocolError("Retain Handling 3")
+        if v5 and options & 0x04 and topic_filter.startswith(SHARE_PREFIX):
+            raise ProtocolError("No Local on a shared subscription [MQTT-3.8.3-4]")
         filters.append((topic_filter, options))
     if not filters:
         raise MalformedPacket("a SUBSCRIBE with no topic filter [MQTT-3.8.3-3]")

@@ -125,7 +125,7 @@ class Core(Sessions):
         for topic_filter, options in filters:
             qos = options & 3
             problem = topics.filter_problem(topic_filter, self.max_topic_levels)
-            if qos > 2 or problem is not None:
+            if problem is not None:
                 codes.append(0x8F if conn.v5 else 0x80)
                 continue
             group, plain = topics.split_shared(topic_filter)
