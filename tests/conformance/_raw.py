@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from typing import Any
 
 from mqtt_surge import BrokerURL
@@ -27,6 +28,13 @@ class Raw:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buffer = bytearray()
         self.eof = False
+        self.level = 4
+        self._mid = 0
+        self.header_size = 0
+
+    @property
+    def v5(self) -> bool:
+        return self.level == 5
 
     def send(self, data: bytes) -> Raw:
         self.sock.sendall(data)
@@ -34,10 +42,75 @@ class Raw:
 
     def connect(self, client_id: str = "", *, level: int = 5, **fields: Any) -> tuple[int, Any]:
         """Send a CONNECT, return (CONNACK's return code, session present)."""
+        self.level = level
         self.send(p.encode_connect(client_id, level=level, **fields))
         kind, body = self.packet()
         assert kind >> 4 == p.CONNACK, f"expected CONNACK, got packet type {kind >> 4}"
+        self.connack = p.decode_connack(body, level == 5)
         return body[1], bool(body[0] & 1)
+
+    def next_mid(self) -> int:
+        self._mid = self._mid % 65535 + 1
+        return self._mid
+
+    def expect(self, kind: int, timeout: float = WAIT) -> tuple[int, bytes]:
+        """The next packet, which must be of type ``kind``."""
+        first, body = self.packet(timeout)
+        assert first >> 4 == kind, f"expected packet type {kind}, got {first >> 4}"
+        return first, body
+
+    def barrier(self) -> list[tuple[int, bytes]]:
+        """Send PINGREQ; the packets that arrive before its PINGRESP. The broker answers in
+        order, so anything it queued for this client before the PINGREQ is among them: a
+        "nothing was sent" check waits on this signal, not on a sleep."""
+        self.send(p.PINGREQ_PACKET)
+        seen = []
+        while True:
+            first, body = self.packet()
+            if first >> 4 == p.PINGRESP:
+                return seen
+            seen.append((first, body))
+
+    def subscribe(
+        self, *filters: tuple[str | bytes, int], props: dict[int, Any] | None = None
+    ) -> list[int]:
+        """SUBSCRIBE (filter, options) pairs; the SUBACK's codes."""
+        mid = self.next_mid()
+        self.send(p.encode_subscribe(mid, list(filters), self.v5, props))
+        ack = p.decode_ack(*self.expect(p.SUBACK), self.v5)
+        assert ack.mid == mid
+        return ack.codes
+
+    def unsubscribe(self, *filters: str | bytes) -> list[int]:
+        mid = self.next_mid()
+        self.send(p.encode_unsubscribe(mid, list(filters), self.v5))
+        ack = p.decode_ack(*self.expect(p.UNSUBACK), self.v5)
+        assert ack.mid == mid
+        return ack.codes
+
+    def publish(
+        self,
+        topic: str | bytes,
+        payload: bytes = b"x",
+        qos: int = 0,
+        retain: bool = False,
+        props: dict[int, Any] | None = None,
+    ) -> int:
+        """PUBLISH and finish its QoS flow; the PUBACK's or PUBREC's reason (0 at QoS 0)."""
+        mid = self.next_mid() if qos else 0
+        self.send(p.encode_publish(topic, payload, qos, retain, mid, False, self.v5, props))
+        if qos == 0:
+            return 0
+        ack = p.decode_ack(*self.expect(p.PUBACK if qos == 1 else p.PUBREC), self.v5)
+        assert ack.mid == mid
+        if qos == 2 and ack.codes[0] < 0x80:
+            self.send(p.encode_ack(p.PUBREL, mid, self.v5))
+            assert p.decode_ack(*self.expect(p.PUBCOMP), self.v5).mid == mid
+        return ack.codes[0]
+
+    def message(self, timeout: float = WAIT) -> p.Publish:
+        """The next packet, which must be a PUBLISH, decoded."""
+        return p.decode_publish(*self.expect(p.PUBLISH, timeout), self.v5)
 
     def packet(self, timeout: float = WAIT) -> tuple[int, bytes]:
         """The next packet (first byte, body); :class:`Closed` if the connection ends first."""
@@ -46,6 +119,7 @@ class Raw:
             framed = p.split_packet(self._buffer)
             if framed is not None:
                 first, start, end = framed
+                self.header_size = start  # the fixed header's length: type byte, length bytes
                 body = bytes(self._buffer[start:end])
                 del self._buffer[:end]
                 return first, body
@@ -80,6 +154,20 @@ class Raw:
                 f"the connection is still open after {timeout:g}s; got {kinds(seen)}"
             ) from None
 
+    def refuses(self, data: bytes) -> list[tuple[int, bytes]]:
+        """Send ``data`` and a PINGREQ behind it; the connection must close before the PINGRESP.
+        The packets sent before the close, in order. A broker that takes ``data`` answers the
+        PINGREQ: the case fails on that signal, not after a timeout."""
+        self.send(data + p.PINGREQ_PACKET)
+        seen = []
+        try:
+            while True:
+                first, body = self.packet()
+                assert first >> 4 != p.PINGRESP, f"still open: {kinds(seen)}, then PINGRESP"
+                seen.append((first, body))
+        except Closed:
+            return seen
+
     def close(self) -> None:
         self.sock.close()
 
@@ -94,3 +182,12 @@ def disconnect_reason(packets: list[tuple[int, bytes]]) -> int | None:
         if first >> 4 == p.DISCONNECT:
             return body[0] if body else 0
     return None
+
+
+def unique(prefix: str = "m") -> str:
+    """A client id or topic level no other test uses (the session's brokers are shared)."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def publishes(packets: list[tuple[int, bytes]], v5: bool) -> list[p.Publish]:
+    return [p.decode_publish(first, body, v5) for first, body in packets if first >> 4 == p.PUBLISH]

@@ -35,6 +35,13 @@ def test_publish_subscribe_roundtrip(peer: Make) -> None:
     assert (message.topic, message.payload) == (f"{t}/a", b"one")
 
 
+@pytest.mark.statements(
+    "3.1.1:MQTT-4.7.1-2",
+    "3.1.1:MQTT-4.7.1-3",
+    "3.1.1:MQTT-3.8.3-2",
+    "5:MQTT-4.7.1-1",
+    "5:MQTT-4.7.1-2",
+)
 @BOTH
 def test_wildcards_match_as_specified(peer: Make) -> None:
     """[MQTT-4.7.1-2] '#' matches the parent level too; [MQTT-4.7.1-3] '+' one level only."""
@@ -53,6 +60,7 @@ def test_wildcards_match_as_specified(peer: Make) -> None:
     assert got == sorted({f"{t}/a", f"{t}/a/b/c", f"{t}/b/c"})
 
 
+@pytest.mark.statements("3.1.1:MQTT-3.8.4-6", "5:MQTT-3.8.4-8")
 @BOTH
 @pytest.mark.mqtt_broker(needs=["qos_downgrade"])
 def test_delivered_qos_is_the_minimum_of_publish_and_subscription(peer: Make) -> None:
@@ -70,6 +78,7 @@ def test_delivered_qos_is_the_minimum_of_publish_and_subscription(peer: Make) ->
     assert [m.qos for m in high.wait_for(1)] == [1]
 
 
+@pytest.mark.statements("3.1.1:MQTT-4.3.3-2", "5:MQTT-4.3.3-10")
 @BOTH
 @pytest.mark.mqtt_broker(needs=["qos2"])
 def test_qos2_end_to_end_exactly_once(peer: Make) -> None:
@@ -90,6 +99,9 @@ def test_qos2_end_to_end_exactly_once(peer: Make) -> None:
     assert len(sub.wait_for(22)) == 22  # nothing came twice in between
 
 
+@pytest.mark.statements(
+    "3.1.1:MQTT-3.3.1-5", "3.1.1:MQTT-3.3.1-10", "5:MQTT-3.3.1-5", "5:MQTT-3.3.1-6"
+)
 @BOTH
 @pytest.mark.mqtt_broker(needs=["retained"])
 def test_retained_set_replace_clear(peer: Make) -> None:
@@ -113,6 +125,7 @@ def test_retained_set_replace_clear(peer: Make) -> None:
     assert late.received_before(f"{t}/marker") == []
 
 
+@pytest.mark.statements("3.1.1:MQTT-4.7.2-1", "5:MQTT-4.7.2-1")
 @BOTH
 @pytest.mark.mqtt_broker(needs=["dollar_topics"])
 def test_dollar_topics_are_not_matched_by_leading_wildcards(peer: Make) -> None:
@@ -133,6 +146,7 @@ def test_dollar_topics_are_not_matched_by_leading_wildcards(peer: Make) -> None:
     assert [m.topic for m in wild.received_before(f"conf/{tag}")] == []
 
 
+@pytest.mark.statements("3.1.1:MQTT-3.10.4-2", "5:MQTT-3.10.4-2")
 @BOTH
 def test_unsubscribe_stops_delivery(peer: Make) -> None:
     """[MQTT-3.10.4-1]/[MQTT-3.10.4-2]: after UNSUBACK the filter no longer delivers."""
@@ -149,6 +163,7 @@ def test_unsubscribe_stops_delivery(peer: Make) -> None:
     assert sub.received_before(f"{t}/marker") == []
 
 
+@pytest.mark.statements("3.1.1:MQTT-3.1.2-8", "5:MQTT-3.1.2-8")
 @BOTH
 @pytest.mark.mqtt_broker(needs=["will"])
 def test_will_is_published_when_the_connection_drops(peer: Make) -> None:
@@ -164,6 +179,7 @@ def test_will_is_published_when_the_connection_drops(peer: Make) -> None:
     assert message.payload == b"gone"
 
 
+@pytest.mark.statements("3.1.1:MQTT-3.14.4-3", "5:MQTT-3.14.4-3")
 @BOTH
 @pytest.mark.mqtt_broker(needs=["will"])
 def test_will_is_not_published_after_disconnect(peer: Make) -> None:
@@ -181,6 +197,9 @@ def test_will_is_not_published_after_disconnect(peer: Make) -> None:
     assert watcher.received_before(f"{t}/marker") == []
 
 
+@pytest.mark.statements(
+    "3.1.1:MQTT-3.1.2-24", "5:MQTT-3.1.2-22", "3.1.1:MQTT-3.1.2-8", "5:MQTT-3.1.2-8"
+)
 @BOTH
 @pytest.mark.mqtt_broker(needs=["will_on_keepalive"])
 def test_silent_client_is_disconnected_and_its_will_published(peer: Make) -> None:
@@ -203,6 +222,7 @@ def _connect_persistent(p: Peer, protocol: int, first: bool) -> bool:
     return p.connect(clean=False)
 
 
+@pytest.mark.statements("3.1.1:MQTT-3.2.2-2", "5:MQTT-3.2.2-3")
 @BOTH
 @pytest.mark.mqtt_broker(needs=["persistent_session"])
 def test_persistent_session_is_resumed(peer: Make, protocol: int) -> None:
@@ -221,6 +241,7 @@ def test_persistent_session_is_resumed(peer: Make, protocol: int) -> None:
     assert [m.payload for m in again.wait_for(1)] == [b"kept"]  # no new SUBSCRIBE was sent
 
 
+@pytest.mark.statements("3.1.1:MQTT-3.1.2-5", "5:MQTT-3.1.2-23")
 @BOTH
 @pytest.mark.mqtt_broker(needs=["offline_queue"])
 def test_messages_for_an_absent_persistent_session_are_queued(peer: Make, protocol: int) -> None:
@@ -243,6 +264,7 @@ def test_messages_for_an_absent_persistent_session_are_queued(peer: Make, protoc
     assert [m.retain for m in got] == [False] * 5
 
 
+@pytest.mark.statements("3.1.1:MQTT-4.4.0-1", "5:MQTT-4.4.0-1")
 @BOTH
 @pytest.mark.mqtt_broker(needs=["redelivery"])
 def test_unacknowledged_messages_are_redelivered_on_reconnect(peer: Make, protocol: int) -> None:

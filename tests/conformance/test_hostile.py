@@ -36,12 +36,6 @@ MOSQUITTO_IGNORES_RECEIVE_MAXIMUM = pytest.mark.xfail(
 )
 
 
-@pytest.fixture(params=["embedded", "mosquitto"])
-def engine(request: pytest.FixtureRequest) -> BrokerBase:
-    """The session's broker of each engine, default settings."""
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
 def limited_brokers() -> Iterator[dict[str, BrokerBase]]:
     """One broker per engine that accepts packets of at most ``LIMIT`` bytes, and (embedded)
@@ -99,6 +93,7 @@ def test_a_connection_that_never_completes_connect_is_closed(limited: BrokerBase
     silent.closes(max(bound - (time.monotonic() - started), 1.0))
 
 
+@pytest.mark.statements("3.1.1:MQTT-3.1.0-1", "5:MQTT-3.1.0-1")
 def test_a_first_packet_that_is_not_connect_is_refused_on_its_header(engine: BrokerBase) -> None:
     """[MQTT-3.1.0-1]: the first packet from a client must be CONNECT; a PUBLISH that declares
     200 MB is refused before its body is read (the broker closes while the client is still
@@ -141,6 +136,7 @@ def test_a_packet_over_the_maximum_size_is_refused_on_its_header(
 # -- keepalive -----------------------------------------------------------------------------------
 
 
+@pytest.mark.statements("3.1.1:MQTT-3.1.2-24")
 @pytest.mark.slow
 def test_keepalive_counts_whole_packets_not_bytes(engine: BrokerBase) -> None:
     """[MQTT-3.1.2-24]: no control packet within 1.5x the keepalive closes the connection; a
@@ -208,6 +204,7 @@ def test_two_thousand_clients_connecting_at_once_are_all_accepted(engine: Broker
 # -- limits the MQTT 5 CONNACK announces ---------------------------------------------------------
 
 
+@pytest.mark.statements("5:MQTT-3.1.2-24", "5:MQTT-3.1.2-25")
 def test_no_publish_larger_than_the_clients_maximum_packet_size_is_sent(engine: BrokerBase) -> None:
     """[MQTT-3.1.2-24]/[MQTT-3.1.2-25]: a PUBLISH over the client's Maximum Packet Size is not
     sent to it, at any QoS; what fits still is, in order."""

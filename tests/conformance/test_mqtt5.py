@@ -31,6 +31,7 @@ def _pair(peer: Make, topic: str, qos: int = 1, **options: object) -> tuple[Peer
     return sub, pub
 
 
+@pytest.mark.statements("5:MQTT-3.3.2-17", "5:MQTT-3.3.2-18")
 @FIVE
 @pytest.mark.mqtt_broker(needs=["user_properties"])
 def test_user_properties_are_forwarded_unchanged(peer: Make) -> None:
@@ -43,6 +44,7 @@ def test_user_properties_are_forwarded_unchanged(peer: Make) -> None:
     assert message.properties.UserProperty == pairs
 
 
+@pytest.mark.statements("5:MQTT-3.3.2-15", "5:MQTT-3.3.2-16")
 @FIVE
 @pytest.mark.mqtt_broker(needs=["request_response"])
 def test_response_topic_and_correlation_data_are_forwarded(peer: Make) -> None:
@@ -56,6 +58,7 @@ def test_response_topic_and_correlation_data_are_forwarded(peer: Make) -> None:
     assert message.properties.CorrelationData == b"\x00id-7"
 
 
+@pytest.mark.statements("5:MQTT-3.8.3-3")
 @FIVE
 @pytest.mark.mqtt_broker(needs=["no_local"])
 def test_no_local_keeps_a_clients_own_messages_from_it(peer: Make) -> None:
@@ -71,6 +74,7 @@ def test_no_local_keeps_a_clients_own_messages_from_it(peer: Make) -> None:
     assert me.received_before(f"{t}/marker") == []
 
 
+@pytest.mark.statements("5:MQTT-3.3.1-12", "5:MQTT-3.3.1-13")
 @FIVE
 @pytest.mark.mqtt_broker(needs=["retain_as_published"])
 def test_retain_as_published_keeps_the_flag(peer: Make) -> None:
@@ -90,6 +94,7 @@ def test_retain_as_published_keeps_the_flag(peer: Make) -> None:
     pub.publish(f"{t}/x", b"", qos=1, retain=True)
 
 
+@pytest.mark.statements("5:MQTT-3.3.4-3")
 @FIVE
 @pytest.mark.mqtt_broker(needs=["subscription_identifiers"])
 def test_subscription_identifier_comes_with_matching_messages(peer: Make) -> None:
@@ -106,6 +111,7 @@ def test_subscription_identifier_comes_with_matching_messages(peer: Make) -> Non
     assert message.properties.SubscriptionIdentifier == [9]
 
 
+@pytest.mark.statements("5:MQTT-3.3.2-12")
 @FIVE
 @pytest.mark.mqtt_broker(needs=["topic_alias"])
 def test_topic_alias_from_the_client_is_resolved(peer: Make) -> None:
@@ -118,6 +124,7 @@ def test_topic_alias_from_the_client_is_resolved(peer: Make) -> None:
     assert [(m.topic, m.payload) for m in got] == [(f"{t}/x", b"first"), (f"{t}/x", b"second")]
 
 
+@pytest.mark.statements("5:MQTT-3.3.2-5", "5:MQTT-3.3.2-6")
 @FIVE
 @pytest.mark.mqtt_broker(needs=["message_expiry", "offline_queue"])
 def test_an_expired_message_is_not_delivered(peer: Make) -> None:
@@ -145,6 +152,7 @@ def test_an_expired_message_is_not_delivered(peer: Make) -> None:
     assert 0 < message.properties.MessageExpiryInterval <= 300
 
 
+@pytest.mark.statements("5:MQTT-4.1.0-2", "5:MQTT-3.1.2-23")
 @FIVE
 @pytest.mark.mqtt_broker(needs=["session_expiry"])
 def test_an_expired_session_is_not_resumed(peer: Make) -> None:
@@ -160,6 +168,7 @@ def test_an_expired_session_is_not_resumed(peer: Make) -> None:
     assert again.connect(clean=False, session_expiry=1) is False
 
 
+@pytest.mark.statements("5:MQTT-3.1.3-9", "5:MQTT-3.1.2-8")
 @FIVE
 @pytest.mark.mqtt_broker(needs=["will_delay"])
 def test_will_delay_waits_and_a_reconnect_cancels_it(peer: Make) -> None:

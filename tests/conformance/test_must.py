@@ -18,11 +18,6 @@ from ._raw import Raw, disconnect_reason
 NUL_AND_BAD_UTF8 = {"nul": b"a\x00b", "bad-utf8": b"a\xff\xfeb", "surrogate": b"a\xed\xa0\x80b"}
 
 
-@pytest.fixture(params=["embedded", "mosquitto"])
-def engine(request: pytest.FixtureRequest) -> BrokerBase:
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
-
-
 def _id() -> str:
     return f"must-{uuid.uuid4().hex[:10]}"
 
@@ -31,6 +26,9 @@ def _no_success(packets: list[tuple[int, bytes]]) -> bool:
     return all(first >> 4 != p.CONNACK or body[1] != 0 for first, body in packets)
 
 
+@pytest.mark.statements(
+    "3.1.1:MQTT-1.5.3-1", "3.1.1:MQTT-1.5.3-2", "3.1.1:MQTT-3.1.3-4", "3.1.1:MQTT-3.1.3-11"
+)
 @pytest.mark.parametrize("bad", sorted(NUL_AND_BAD_UTF8))
 @pytest.mark.parametrize("field", ["client_id", "username"])
 def test_a_connect_string_that_is_not_clean_utf8_closes(
@@ -46,6 +44,7 @@ def test_a_connect_string_that_is_not_clean_utf8_closes(
     assert _no_success(raw.closes())
 
 
+@pytest.mark.statements("5:MQTT-1.5.4-1", "5:MQTT-1.5.4-2", "5:MQTT-4.7.3-2", "5:MQTT-4.13.1-1")
 @pytest.mark.parametrize("bad", sorted(NUL_AND_BAD_UTF8))
 @pytest.mark.parametrize("packet", ["subscribe", "publish"])
 def test_a_topic_that_is_not_clean_utf8_closes(engine: BrokerBase, packet: str, bad: str) -> None:
@@ -73,6 +72,7 @@ def test_mqtt_3_1_with_an_empty_client_id_gets_connack_0x02(engine: BrokerBase) 
     assert body[1] == 0x02
 
 
+@pytest.mark.statements("5:MQTT-4.12.0-1")
 def test_an_unsupported_authentication_method_gets_connack_0x8c(engine: BrokerBase) -> None:
     """MQTT 5 section 4.12 / [MQTT-4.12.0-1]: a server that does not support the client's
     Authentication Method answers CONNACK 0x8C (bad authentication method) or 0x87, and closes."""
@@ -92,6 +92,7 @@ def test_an_unsupported_authentication_method_gets_connack_0x8c(engine: BrokerBa
     ],
     ids=["subscribe-id-0", "unsubscribe-id-0", "unsubscribe-no-filter", "subscribe-no-filter"],
 )
+@pytest.mark.statements("5:MQTT-3.8.3-2", "5:MQTT-3.10.3-2")
 def test_packet_id_0_or_no_filter_is_malformed(engine: BrokerBase, data: bytes) -> None:
     """[MQTT-2.3.1-1]: SUBSCRIBE and UNSUBSCRIBE carry a non-zero packet identifier;
     [MQTT-3.8.3-2]/[MQTT-3.10.3-2]: at least one topic filter. Either is malformed: MQTT 5
@@ -122,6 +123,7 @@ def _receive(engine: BrokerBase, qos: int) -> tuple[Raw, int]:
     return sub, p.decode_publish(first, body, True).mid
 
 
+@pytest.mark.statements("5:MQTT-4.13.1-1")
 @pytest.mark.parametrize(
     ("qos", "wrong"),
     [(1, p.PUBREC), (1, p.PUBCOMP), (2, p.PUBACK), (2, p.PUBCOMP)],
@@ -139,6 +141,7 @@ def test_the_wrong_acknowledgement_is_a_protocol_error(
     assert disconnect_reason(packets) == (0x82 if engine.engine == "embedded" else None)
 
 
+@pytest.mark.statements("5:MQTT-4.4.0-2")
 def test_a_pubrec_that_refuses_ends_the_flow(engine: BrokerBase) -> None:
     """MQTT 5 section 4.3.3: a PUBREC with a reason code of 0x80 or more ends the QoS 2 flow;
     no PUBREL follows it."""
@@ -147,6 +150,7 @@ def test_a_pubrec_that_refuses_ends_the_flow(engine: BrokerBase) -> None:
     assert sub.packet()[0] >> 4 == p.PINGRESP
 
 
+@pytest.mark.statements("5:MQTT-3.4.2-1", "5:MQTT-3.5.2-1")
 def test_a_publish_nobody_subscribes_to_gets_0x10(engine: BrokerBase) -> None:
     """MQTT 5 section 3.4.2.1: PUBACK 0x10, no matching subscribers (a success code)."""
     raw = Raw(engine.url)
@@ -156,6 +160,7 @@ def test_a_publish_nobody_subscribes_to_gets_0x10(engine: BrokerBase) -> None:
     assert (ack.kind, ack.mid, ack.codes) == (p.PUBACK, 3, [0x10])
 
 
+@pytest.mark.statements("5:MQTT-3.11.3-2")
 def test_unsubscribing_what_was_never_subscribed_gets_0x11(engine: BrokerBase) -> None:
     """MQTT 5 section 3.11.3: UNSUBACK 0x11, no subscription existed, per filter."""
     raw = Raw(engine.url)
@@ -167,6 +172,7 @@ def test_unsubscribing_what_was_never_subscribed_gets_0x11(engine: BrokerBase) -
     assert (ack.kind, ack.codes) == (p.UNSUBACK, [0x00, 0x11])
 
 
+@pytest.mark.statements("5:MQTT-3.1.3-9")
 @pytest.mark.slow
 @pytest.mark.parametrize("clean", [False, True], ids=["resume", "clean-start"])
 def test_a_reconnect_before_the_will_delay_cancels_the_will(
@@ -198,6 +204,7 @@ def test_a_reconnect_before_the_will_delay_cancels_the_will(
     assert body.endswith(b"marker"), f"got {body!r}"
 
 
+@pytest.mark.statements("3.1.1:MQTT-3.2.2-3")
 def test_a_persistent_session_after_a_clean_one_is_not_present(engine: BrokerBase) -> None:
     """3.1.1 [MQTT-3.2.2-2]/[MQTT-3.2.2-3]: a connection with clean session 0 gets session
     present 0 when the previous connection of that client id used clean session 1."""
@@ -254,6 +261,7 @@ def test_a_qos2_message_is_published_at_its_pubrel(engine: BrokerBase) -> None:
     assert body.endswith(b"held")
 
 
+@pytest.mark.statements("5:MQTT-3.1.2-24")
 @pytest.mark.parametrize("maximum", [5, 8])
 def test_a_connack_the_client_cannot_take_is_not_sent(engine: BrokerBase, maximum: int) -> None:
     """[MQTT-3.1.2-24]: the server does not send a packet over the client's Maximum Packet
@@ -263,6 +271,7 @@ def test_a_connack_the_client_cannot_take_is_not_sent(engine: BrokerBase, maximu
     assert raw.closes() == []
 
 
+@pytest.mark.statements("5:MQTT-3.1.3-10")
 def test_a_will_is_published_with_its_properties_in_order(engine: BrokerBase) -> None:
     """MQTT 5 section 3.1.3.2 and [MQTT-3.3.2-18]: the will's properties go out with it, user
     properties in their order."""
@@ -286,6 +295,7 @@ def test_a_will_is_published_with_its_properties_in_order(engine: BrokerBase) ->
     assert will.props[p.CONTENT_TYPE] == "text/plain"
 
 
+@pytest.mark.statements("5:MQTT-4.13.1-1")
 @pytest.mark.parametrize(
     "packet",
     ["publish-session-expiry", "subscribe-message-expiry", "connect-topic-alias"],
