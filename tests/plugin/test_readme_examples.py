@@ -1,53 +1,66 @@
-"""The README shows the pytest examples exactly as they are in examples/pytest/ (which
-tests/plugin/test_plugin.py runs), so the docs cannot rot."""
+"""The docs show the examples exactly as they are in examples/ (which the suite runs: the pytest
+ones in tests/plugin/test_plugin.py, the quick start below): the pages include the files
+(pymdownx snippets, ``--8<-- "examples/..."``), and the README, which a package index renders
+without includes, holds its two quick starts verbatim. So the docs cannot rot."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).parents[2]
+DOCS = sorted((ROOT / "docs").glob("*.md"))
 EXAMPLES = sorted((ROOT / "examples" / "pytest").glob("test_*.py"))
+SHOWN = [
+    *EXAMPLES,
+    *sorted((ROOT / "examples" / "faults").glob("test_*.py")),
+    *sorted((ROOT / "examples" / "mqtt5").glob("test_*.py")),
+    ROOT / "examples" / "quickstart" / "subscriber.py",
+]
+README_QUICK_STARTS = [
+    ROOT / "examples" / "pytest" / "test_example_basic.py",
+    ROOT / "examples" / "quickstart" / "subscriber.py",
+]
 
 
 def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 4
+    assert len(SHOWN) >= 8
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_readme_shows_the_example_verbatim(example: Path) -> None:
+@pytest.mark.parametrize("example", SHOWN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_docs_page_includes_the_example(example: Path) -> None:
+    directive = f'```python\n--8<-- "{example.relative_to(ROOT)}"\n```'
+    assert any(directive in page.read_text() for page in DOCS)
+
+
+@pytest.mark.parametrize("example", README_QUICK_STARTS, ids=lambda p: p.name)
+def test_the_readme_shows_the_quick_start_verbatim(example: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     assert f"```python\n{example.read_text().rstrip()}\n```" in readme
 
 
-FAULT_EXAMPLES = sorted((ROOT / "examples" / "faults").glob("test_*.py"))
-
-
-@pytest.mark.parametrize("example", FAULT_EXAMPLES, ids=lambda p: p.name)
-def test_readme_shows_the_fault_example_verbatim(example: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert f"```python\n{example.read_text().rstrip()}\n```" in readme
-
-
-MQTT5_EXAMPLES = sorted((ROOT / "examples" / "mqtt5").glob("test_*.py"))
-
-
-def test_there_are_mqtt5_examples() -> None:
-    assert len(MQTT5_EXAMPLES) == 2
-
-
-@pytest.mark.parametrize("example", MQTT5_EXAMPLES, ids=lambda p: p.name)
-def test_readme_shows_the_mqtt5_example_verbatim(example: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert f"```python\n{example.read_text().rstrip()}\n```" in readme
+def test_the_subscriber_quick_start_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart" / "subscriber.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "sensors/kitchen 21.5\n"
+    assert done.stderr == ""
 
 
 def test_the_fixture_table_names_what_mqtt_faults_offers() -> None:
-    """The README's row for ``mqtt_faults`` names every address property and fault of the
+    """The plugin page's row for ``mqtt_faults`` names every address property and fault of the
     proxy (``host`` and ``port`` are what many apps are configured with)."""
     from mqtt_surge.faults import FaultProxy
 
-    readme = (ROOT / "README.md").read_text()
-    (row,) = [line for line in readme.splitlines() if line.startswith("| `mqtt_faults` |")]
+    page = (ROOT / "docs" / "pytest-plugin.md").read_text()
+    (row,) = [line for line in page.splitlines() if line.startswith("| `mqtt_faults` |")]
     offered = [
         name
         for name, value in vars(FaultProxy).items()
