@@ -20,6 +20,8 @@ ROOT = Path(__file__).parents[1]
 RESULTS = Path(__file__).parent / "results" / "conformance.json"
 STATEMENT_RESULTS = Path(__file__).parent / "results" / "statements.json"
 MATRIX = ROOT / "docs" / "conformance.md"
+FIDELITY = Path(__file__).parent / "results" / "fidelity.md"
+TESTS = ROOT / "tests" / "conformance"
 ENGINES = ("embedded", "mosquitto", "amqtt")
 COLUMNS = [
     ("embedded", "3.1.1"),
@@ -39,19 +41,27 @@ def main() -> None:
 
         STATEMENT_RESULTS.unlink(missing_ok=True)  # no rows from tests since renamed
         run_suite("tests/conformance")
+    # the fidelity table: the library-driven behaviours, run on every engine (the raw-socket
+    # cases are in the statement matrix)
+    behaviours = {
+        name
+        for module in ("test_core.py", "test_mqtt5.py")
+        for name in re.findall(r"^def (test_\w+)", (TESTS / module).read_text(), re.M)
+    }
     outcomes: dict[str, dict[tuple[str, str], str]] = {}
     for key, outcome in json.loads(RESULTS.read_text()).items():
         found = re.fullmatch(r"(test_\w+)\[(\w+)-([\d.]+)\]", key)
-        if found:
+        if found and found.group(1) in behaviours:
             name, engine, version = found.groups()
             outcomes.setdefault(name, {})[(engine, version)] = outcome
     header = " | ".join(f"{engine} {version}" for engine, version in COLUMNS)
-    print(f"| behaviour | {header} |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
+    table = [f"| behaviour | {header} |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, row in outcomes.items():
         label = name.removeprefix("test_").replace("_", " ")
         cells = " | ".join(MARK[row[c]] if c in row else "-" for c in COLUMNS)
-        print(f"| {label} | {cells} |")
+        table.append(f"| {label} | {cells} |")
+    print("\n".join(table))
+    FIDELITY.write_text("\n".join(table) + "\n")  # docs/brokers.md includes it
     if STATEMENT_RESULTS.exists():
         MATRIX.parent.mkdir(exist_ok=True)
         MATRIX.write_text(matrix(json.loads(STATEMENT_RESULTS.read_text())))

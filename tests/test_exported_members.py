@@ -27,6 +27,6 @@ def test_broker_features_are_public_and_each_is_documented() -> None:
 
     from mqtt_surge.brokers import FEATURES
 
-    docs = (Path(__file__).parents[1] / "docs" / "brokers.md").read_text()
+    docs = (Path(__file__).parents[1] / "docs" / "pytest-plugin.md").read_text()
     missing = [name for name, meaning in FEATURES.items() if f"| `{name}` | {meaning}" not in docs]
     assert missing == []
