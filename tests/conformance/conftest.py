@@ -24,6 +24,7 @@ import pytest
 from mqtt_surge.brokers import BrokerBase
 
 from .._support import RESULTS_DIR, merge_results
+from ._early import ConnectTimeoutCase
 from ._peer import Peer
 from ._raw import Raw, unique
 from .statements import ALL
@@ -32,6 +33,29 @@ RESULTS = RESULTS_DIR / "conformance.json"
 STATEMENTS = RESULTS_DIR / "statements.json"
 _outcomes: dict[str, str] = {}
 _departs: dict[str, list[str]] = {}  # nodeid -> the statements its engine breaks
+_early: dict[str, ConnectTimeoutCase] = {}
+_early_brokers: list[BrokerBase] = []
+EARLY = "test_hostile.py::test_a_connection_that_never_completes_connect_is_closed[mosquitto]"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start mosquitto's CONNECT-timeout case now, on a broker of its own (see _early.py)."""
+    if any(item.nodeid.endswith(EARLY) for item in session.items):
+        from mqtt_surge import MosquittoBroker
+
+        from .test_hostile import connect_timeout_bound
+
+        broker = MosquittoBroker().start()
+        _early_brokers.append(broker)
+        _early["mosquitto"] = ConnectTimeoutCase(broker.url, connect_timeout_bound("mosquitto"))
+        _early["mosquitto"].start()
+
+
+@pytest.fixture
+def early_cases() -> dict[str, ConnectTimeoutCase]:
+    return _early
+
+
 _cited: dict[str, tuple[str, list[str]]] = {}  # nodeid -> (engine, statement keys)
 
 
@@ -147,6 +171,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    for broker in _early_brokers:
+        broker.stop()
     merge_results(RESULTS, {nodeid.split("::", 1)[1]: o for nodeid, o in _outcomes.items()})
     merge_results(
         STATEMENTS,

@@ -143,7 +143,10 @@ def test_dollar_topics_are_not_matched_by_leading_wildcards(peer: Make) -> None:
     pub.publish(f"$conf/{tag}", b"dollar", qos=1)
     assert [m.payload for m in exact.wait_for(1)] == [b"dollar"]  # it was published, and routed
     pub.publish(f"conf/{tag}", b"marker", qos=1)
-    assert [m.topic for m in wild.received_before(f"conf/{tag}")] == []
+    # '#' also brings the retained messages other tests left on the session's broker: only a
+    # '$' topic among them breaks the statement
+    got = [m.topic for m in wild.received_before(f"conf/{tag}")]
+    assert [t for t in got if t.startswith("$")] == []
 
 
 @pytest.mark.statements("3.1.1:MQTT-3.10.4-2", "5:MQTT-3.10.4-2")
