@@ -20,11 +20,13 @@ def defaults(parser) -> None:
     parser.set_defaults(**SHORT_RUN, mqtt_rate=200)
 
 
+# --8<-- [start:sensor]  (the docs' load-suite page shows this part)
 class Sensor(MqttPublisherUser):
     qos = 1
     batch = 20
     payload = '{"sensor": "$user", "n": $seq, "temp": 21.5, "unit": "C"}'
     sequence_in = "properties"
+# --8<-- [end:sensor]
 
     @task
     def publish_batch(self) -> None:

@@ -17,6 +17,18 @@ SHOWN = [
     *sorted((ROOT / "examples" / "faults").glob("test_*.py")),
     *sorted((ROOT / "examples" / "mqtt5").glob("test_*.py")),
     ROOT / "examples" / "quickstart" / "subscriber.py",
+    ROOT / "examples" / "brokers" / "engines.py",
+    ROOT / "examples" / "subscriber" / "fake_broker.py",
+    ROOT / "examples" / "subscriber" / "processes.py",
+    ROOT / "examples" / "faults" / "fault_proxy_tour.py",
+    ROOT / "examples" / "needs" / "test_example_needs.py",
+]
+# scripts the docs show, each run here as a user would run it (the pytest examples run in
+# tests/plugin/test_plugin.py, the FakeBroker one in tests/unit/test_readme_fake_example.py)
+SCRIPTS = [
+    ROOT / "examples" / "brokers" / "engines.py",
+    ROOT / "examples" / "subscriber" / "processes.py",
+    ROOT / "examples" / "faults" / "fault_proxy_tour.py",
 ]
 README_QUICK_STARTS = [
     ROOT / "examples" / "pytest" / "test_example_basic.py",
@@ -52,6 +64,28 @@ def test_the_subscriber_quick_start_runs() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "sensors/kitchen 21.5\n"
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_example_script_runs(script: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize("spec", [[], ["--mqtt-broker=amqtt"]], ids=["embedded", "amqtt"])
+def test_the_needs_example_runs_on_a_broker_that_has_what_it_needs(
+    pytester: pytest.Pytester, spec: list[str]
+) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    example = ROOT / "examples" / "needs" / "test_example_needs.py"
+    (pytester.path / example.name).write_text(example.read_text())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *spec, timeout=120)
+    result.assert_outcomes(passed=1)
+    if spec:  # amqtt speaks 3.1.1 only: the MQTT 5 test went to the embedded broker
+        result.stdout.fnmatch_lines(["*that amqtt cannot serve run on the embedded broker*"])
 
 
 def test_the_fixture_table_names_what_mqtt_faults_offers() -> None:
