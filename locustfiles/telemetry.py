@@ -26,7 +26,7 @@ class Sensor(MqttPublisherUser):
     batch = 20
     payload = '{"sensor": "$user", "n": $seq, "temp": 21.5, "unit": "C"}'
     sequence_in = "properties"
-# --8<-- [end:sensor]
+    # --8<-- [end:sensor]
 
     @task
     def publish_batch(self) -> None:
