@@ -32,6 +32,7 @@ def quick(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run(
         "python", "-m", "pytest", "-p", "no:cacheprovider", "-q",
-        "tests/unit", "tests/subscriber/test_tls.py", "tests/plugin", "tests/test_docs.py",
+        "tests/unit", "tests/subscriber/test_tls.py", "tests/brokers/test_tls_listener.py",
+        "tests/plugin", "tests/test_docs.py",
         *session.posargs,
     )  # fmt: skip

@@ -18,6 +18,7 @@ SHOWN = [
     *sorted((ROOT / "examples" / "mqtt5").glob("test_*.py")),
     ROOT / "examples" / "quickstart" / "subscriber.py",
     ROOT / "examples" / "brokers" / "engines.py",
+    ROOT / "examples" / "brokers" / "tls.py",
     ROOT / "examples" / "subscriber" / "fake_broker.py",
     ROOT / "examples" / "subscriber" / "processes.py",
     ROOT / "examples" / "faults" / "fault_proxy_tour.py",
@@ -27,6 +28,7 @@ SHOWN = [
 # tests/plugin/test_plugin.py, the FakeBroker one in tests/unit/test_readme_fake_example.py)
 SCRIPTS = [
     ROOT / "examples" / "brokers" / "engines.py",
+    ROOT / "examples" / "brokers" / "tls.py",
     ROOT / "examples" / "subscriber" / "processes.py",
     ROOT / "examples" / "faults" / "fault_proxy_tour.py",
 ]

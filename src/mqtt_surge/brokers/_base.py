@@ -13,6 +13,7 @@ from ..runtime.lifecycle import StartStop
 from ..runtime.url import BrokerURL
 from ..runtime.wire import probe
 from ._capabilities import EVERYTHING, Capabilities
+from ._tls import BrokerTLS
 
 logger = logging.getLogger("mqtt_surge")
 
@@ -90,6 +91,13 @@ class BrokerBase(StartStop):
         self._password = password
         self._lock = threading.Lock()
         self._running = False
+        #: the broker's certificate authority when it listens with TLS (``tls=True``), else None
+        self.tls: BrokerTLS | None = None
+
+    def _use_tls(self, enabled: bool) -> None:
+        """Engines that take ``tls=`` call this from ``__init__``: the CA is made now, so that
+        ``broker.tls.ca_file`` exists before ``start()``."""
+        self.tls = BrokerTLS(self._host) if enabled else None
 
     @property
     def host(self) -> str:
@@ -104,7 +112,11 @@ class BrokerBase(StartStop):
     @property
     def url(self) -> BrokerURL:
         return BrokerURL(
-            host=self._host, port=self.port, username=self._username, password=self._password
+            scheme="mqtts" if self.tls else "mqtt",
+            host=self._host,
+            port=self.port,
+            username=self._username,
+            password=self._password,
         )
 
     @property
@@ -132,7 +144,11 @@ class BrokerBase(StartStop):
 
     def _wait_ready(self, timeout: float) -> None:
         try:
-            probe(self.url, timeout=timeout)
+            probe(
+                self.url,
+                timeout=timeout,
+                tls_context=self.tls.client_context() if self.tls else None,
+            )
         except ConnectError as exc:
             raise BrokerStartError(
                 f"{self.engine} broker at {self._host}:{self._port} started but did not accept "

@@ -89,8 +89,10 @@ class MosquittoBroker(BrokerBase):
         executable: str | os.PathLike[str] | None = None,
         extra_config: str = "",
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        tls: bool = False,
     ) -> None:
         super().__init__(host, port, username, password)
+        self._use_tls(tls)
         self._executable = executable
         self._extra_config = extra_config
         self._stop_timeout = stop_timeout
@@ -112,6 +114,15 @@ class MosquittoBroker(BrokerBase):
         assert self._tmpdir is not None
         lines = [
             f"listener {port} {self._host}",
+            *(
+                [
+                    f"cafile {self.tls.ca_file}",
+                    f"certfile {self.tls.cert_file}",
+                    f"keyfile {self.tls.key_file}",
+                ]
+                if self.tls
+                else []
+            ),
             "max_queued_messages 0",
             "persistence false",
             "log_dest stderr",

@@ -71,6 +71,7 @@ class EmbeddedBroker(BrokerBase):
         max_queued_messages: int = DEFAULT_MAX_QUEUED_MESSAGES,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
         max_topic_levels: int = DEFAULT_MAX_TOPIC_LEVELS,
+        tls: bool = False,
         **amqtt_only: Any,
     ) -> None:
         if amqtt_only:
@@ -82,6 +83,7 @@ class EmbeddedBroker(BrokerBase):
                 "(mqtt_surge.brokers.AmqttBroker, --mqtt-broker=amqtt)"
             )
         super().__init__(host, port, username, password)
+        self._use_tls(tls)
         if not 2 <= max_packet_size <= codec.MAX_PACKET_SIZE:
             raise ConfigError(
                 f"max_packet_size {max_packet_size!r} is out of range: 2 to {codec.MAX_PACKET_SIZE}"
@@ -131,6 +133,7 @@ class EmbeddedBroker(BrokerBase):
             self._port,
             reuse_address=True,
             backlog=LISTEN_BACKLOG,
+            ssl=self.tls.server_context() if self.tls else None,
         )
         self._sweeper = asyncio.ensure_future(self._sweep(core))
         return int(self._server.sockets[0].getsockname()[1])

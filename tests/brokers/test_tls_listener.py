@@ -1,0 +1,81 @@
+"""tls=True: the broker listens with TLS only, under a certificate authority of its own (made
+with trustme when the broker is made); the same option on the embedded broker and mosquitto."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import uuid
+from collections.abc import Iterator
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from mqtt_surge import ConnectError, EmbeddedBroker, MosquittoBroker, Subscriber
+from mqtt_surge import mqtt as p
+from mqtt_surge.brokers import BrokerBase
+from mqtt_surge.testing import Recorder
+
+
+@pytest.fixture(params=["embedded", "mosquitto"], scope="module")
+def tls_broker(request: pytest.FixtureRequest) -> Iterator[BrokerBase]:
+    broker: BrokerBase = (
+        EmbeddedBroker(tls=True) if request.param == "embedded" else MosquittoBroker(tls=True)
+    )
+    with broker:
+        yield broker
+
+
+def test_the_url_says_mqtts_and_the_ca_is_a_file(tls_broker: BrokerBase) -> None:
+    assert tls_broker.tls is not None
+    assert tls_broker.url.scheme == "mqtts"
+    assert tls_broker.tls.ca_file.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_a_client_that_trusts_the_ca_gets_messages_through(tls_broker: BrokerBase) -> None:
+    assert tls_broker.tls is not None
+    topic = f"tls/{uuid.uuid4().hex[:10]}"
+    recorder = Recorder()
+    with Subscriber(tls_broker.url, topic, recorder, qos=1, tls=tls_broker.tls.client_context()):
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        publisher.tls_set(ca_certs=str(tls_broker.tls.ca_file))  # a client configured by file
+        publisher.connect(tls_broker.host, tls_broker.port)
+        publisher.loop_start()
+        try:
+            publisher.publish(topic, b"encrypted", qos=1).wait_for_publish(10)
+            (message,) = recorder.wait_for(1)
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+    assert message.payload == b"encrypted"
+
+
+def test_a_client_that_does_not_trust_the_ca_is_refused(tls_broker: BrokerBase) -> None:
+    untrusted = Subscriber(tls_broker.url, "tls/#", Recorder())  # the system's CAs only
+    with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusted.start(timeout=3)
+    assert not untrusted.running
+
+
+def test_plain_mqtt_gets_no_connack_on_the_tls_port(tls_broker: BrokerBase) -> None:
+    with socket.create_connection((tls_broker.host, tls_broker.port), timeout=10) as sock:
+        sock.sendall(p.encode_connect(f"plain-{uuid.uuid4().hex[:8]}", level=4))
+        data = b""
+        try:
+            while chunk := sock.recv(4096):
+                data += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert not data.startswith(bytes((p.CONNACK << 4, 2)))
+
+
+def test_without_tls_there_is_no_ca() -> None:
+    assert EmbeddedBroker().tls is None
+    assert MosquittoBroker().tls is None
+
+
+def test_the_context_verifies_the_host_name(tls_broker: BrokerBase) -> None:
+    assert tls_broker.tls is not None
+    context = tls_broker.tls.client_context()
+    assert context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
