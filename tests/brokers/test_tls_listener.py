@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import paho.mqtt.client as mqtt
 import pytest
 
-from mqtt_surge import ConnectError, EmbeddedBroker, MosquittoBroker, Subscriber
+from mqtt_surge import ConfigError, ConnectError, EmbeddedBroker, MosquittoBroker, Subscriber
 from mqtt_surge import mqtt as p
 from mqtt_surge.brokers import BrokerBase
 from mqtt_surge.testing import Recorder
@@ -79,3 +79,54 @@ def test_the_context_verifies_the_host_name(tls_broker: BrokerBase) -> None:
     context = tls_broker.tls.client_context()
     assert context.check_hostname
     assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+@pytest.fixture(params=["embedded", "mosquitto"], scope="module")
+def mutual_broker(request: pytest.FixtureRequest) -> Iterator[BrokerBase]:
+    """A broker that requires a client certificate from its own CA (mutual TLS)."""
+    options = {"tls": True, "require_certificate": True}
+    broker: BrokerBase = (
+        EmbeddedBroker(**options) if request.param == "embedded" else MosquittoBroker(**options)
+    )
+    with broker:
+        yield broker
+
+
+def test_mutual_tls_lets_a_client_with_a_certificate_in(mutual_broker: BrokerBase) -> None:
+    assert mutual_broker.tls is not None
+    topic = f"mtls/{uuid.uuid4().hex[:10]}"
+    recorder = Recorder()
+    context = mutual_broker.tls.client_context(cert="device-42")
+    with Subscriber(mutual_broker.url, topic, recorder, qos=1, tls=context):
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        issued = mutual_broker.tls.client_cert("publisher")  # by file, as most clients take it
+        publisher.tls_set(
+            ca_certs=str(mutual_broker.tls.ca_file),
+            certfile=str(issued.cert_file),
+            keyfile=str(issued.key_file),
+        )
+        publisher.connect(mutual_broker.host, mutual_broker.port)
+        publisher.loop_start()
+        try:
+            publisher.publish(topic, b"mutual", qos=1).wait_for_publish(10)
+            (message,) = recorder.wait_for(1)
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+    assert message.payload == b"mutual"
+
+
+def test_mutual_tls_refuses_a_client_without_a_certificate(mutual_broker: BrokerBase) -> None:
+    assert mutual_broker.tls is not None
+    bare = Subscriber(
+        mutual_broker.url, "mtls/#", Recorder(), tls=mutual_broker.tls.client_context()
+    )
+    with pytest.raises(ConnectError):
+        bare.start(timeout=3)
+    assert not bare.running
+
+
+@pytest.mark.parametrize("engine", [EmbeddedBroker, MosquittoBroker])
+def test_require_certificate_without_tls_is_refused_at_once(engine: type[BrokerBase]) -> None:
+    with pytest.raises(ConfigError, match="require_certificate=True needs tls=True"):
+        engine(require_certificate=True)  # type: ignore[call-arg]

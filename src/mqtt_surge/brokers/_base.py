@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -94,10 +95,12 @@ class BrokerBase(StartStop):
         #: the broker's certificate authority when it listens with TLS (``tls=True``), else None
         self.tls: BrokerTLS | None = None
 
-    def _use_tls(self, enabled: bool) -> None:
+    def _use_tls(self, enabled: bool, require_certificate: bool = False) -> None:
         """Engines that take ``tls=`` call this from ``__init__``: the CA is made now, so that
         ``broker.tls.ca_file`` exists before ``start()``."""
-        self.tls = BrokerTLS(self._host) if enabled else None
+        if require_certificate and not enabled:
+            raise ConfigError("require_certificate=True needs tls=True: certificates travel in TLS")
+        self.tls = BrokerTLS(self._host, require_certificate) if enabled else None
 
     @property
     def host(self) -> str:
@@ -147,13 +150,18 @@ class BrokerBase(StartStop):
             probe(
                 self.url,
                 timeout=timeout,
-                tls_context=self.tls.client_context() if self.tls else None,
+                tls_context=self._probe_context(),
             )
         except ConnectError as exc:
             raise BrokerStartError(
                 f"{self.engine} broker at {self._host}:{self._port} started but did not accept "
                 f"an MQTT CONNECT: {exc}{self._diagnostics()}"
             ) from exc
+
+    def _probe_context(self) -> ssl.SSLContext | None:
+        if self.tls is None:
+            return None
+        return self.tls.client_context("mqtt-surge-probe" if self.tls.require_certificate else None)
 
     def stop(self) -> None:
         """Stop the engine; leaves no thread, task, socket or child process behind. Idempotent."""

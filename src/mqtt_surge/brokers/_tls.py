@@ -13,18 +13,29 @@ import ssl
 import tempfile
 import weakref
 from pathlib import Path
+from typing import NamedTuple
 
 from ..runtime.errors import EngineNotInstalledError
+
+
+class ClientCertificate(NamedTuple):
+    """A client certificate signed by the broker's CA, and its key (PEM files)."""
+
+    cert_file: Path
+    key_file: Path
 
 
 class BrokerTLS:
     """The CA a broker's clients trust, and the server certificate for its host.
 
     ``ca_file`` is the CA certificate (PEM) to hand to a client configured by file;
-    :meth:`client_context` is an :class:`ssl.SSLContext` that trusts it.
+    :meth:`client_context` is an :class:`ssl.SSLContext` that trusts it. With
+    ``require_certificate`` the broker refuses a client without a certificate from this CA:
+    :meth:`client_cert` makes one.
     """
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, require_certificate: bool = False) -> None:
+        self.require_certificate = require_certificate
         try:
             import trustme  # noqa: PLC0415 - an optional dependency, only for tls=True
         except ImportError:
@@ -47,11 +58,28 @@ class BrokerTLS:
             path.chmod(0o644)  # mosquitto, run as root, switches to another user to read them
         self._dir.chmod(0o755)
 
-    def client_context(self) -> ssl.SSLContext:
-        """A client context that trusts this broker's CA (and nothing else)."""
-        return ssl.create_default_context(cafile=str(self.ca_file))
+    def client_cert(self, name: str) -> ClientCertificate:
+        """A client certificate for ``name`` (its common name, and its subject alternative name:
+        letters, digits, '-' and '.'), signed by this broker's CA."""
+        issued = self._ca.issue_cert(name, common_name=name)
+        cert, key = self._dir / f"client-{name}.crt", self._dir / f"client-{name}.key"
+        issued.cert_chain_pems[0].write_to_path(str(cert))
+        issued.private_key_pem.write_to_path(str(key))
+        return ClientCertificate(cert, key)
+
+    def client_context(self, cert: str | None = None) -> ssl.SSLContext:
+        """A client context that trusts this broker's CA (and nothing else); with ``cert``, it
+        also presents the client certificate of that name (:meth:`client_cert`)."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if cert is not None:
+            issued = self.client_cert(cert)
+            context.load_cert_chain(str(issued.cert_file), str(issued.key_file))
+        return context
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._server.configure_cert(context)
+        if self.require_certificate:
+            context.verify_mode = ssl.CERT_REQUIRED
+            self._ca.configure_trust(context)
         return context

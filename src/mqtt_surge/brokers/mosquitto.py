@@ -90,9 +90,10 @@ class MosquittoBroker(BrokerBase):
         extra_config: str = "",
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         tls: bool = False,
+        require_certificate: bool = False,
     ) -> None:
         super().__init__(host, port, username, password)
-        self._use_tls(tls)
+        self._use_tls(tls, require_certificate)
         self._executable = executable
         self._extra_config = extra_config
         self._stop_timeout = stop_timeout
@@ -119,6 +120,7 @@ class MosquittoBroker(BrokerBase):
                     f"cafile {self.tls.ca_file}",
                     f"certfile {self.tls.cert_file}",
                     f"keyfile {self.tls.key_file}",
+                    f"require_certificate {'true' if self.tls.require_certificate else 'false'}",
                 ]
                 if self.tls
                 else []

@@ -72,6 +72,7 @@ class EmbeddedBroker(BrokerBase):
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
         max_topic_levels: int = DEFAULT_MAX_TOPIC_LEVELS,
         tls: bool = False,
+        require_certificate: bool = False,
         **amqtt_only: Any,
     ) -> None:
         if amqtt_only:
@@ -83,7 +84,7 @@ class EmbeddedBroker(BrokerBase):
                 "(mqtt_surge.brokers.AmqttBroker, --mqtt-broker=amqtt)"
             )
         super().__init__(host, port, username, password)
-        self._use_tls(tls)
+        self._use_tls(tls, require_certificate)
         if not 2 <= max_packet_size <= codec.MAX_PACKET_SIZE:
             raise ConfigError(
                 f"max_packet_size {max_packet_size!r} is out of range: 2 to {codec.MAX_PACKET_SIZE}"
