@@ -16,14 +16,34 @@ from mqtt_surge import mqtt as p
 from mqtt_surge.brokers import BrokerBase
 from mqtt_surge.testing import Recorder
 
+ENGINES = {"embedded": EmbeddedBroker, "mosquitto": MosquittoBroker}
 
-@pytest.fixture(params=["embedded", "mosquitto"], scope="module")
+
+@pytest.fixture(params=sorted(ENGINES), scope="module")
 def tls_broker(request: pytest.FixtureRequest) -> Iterator[BrokerBase]:
-    broker: BrokerBase = (
-        EmbeddedBroker(tls=True) if request.param == "embedded" else MosquittoBroker(tls=True)
-    )
-    with broker:
+    with ENGINES[request.param](tls=True) as broker:
         yield broker
+
+
+def _passes_a_message(
+    broker: BrokerBase, payload: bytes, subscriber_tls: ssl.SSLContext, **paho_tls: str
+) -> bytes:
+    """``payload`` from a paho publisher configured by files (``paho_tls``: ``ca_certs``,
+    ``certfile``, ``keyfile``) to a Subscriber with ``subscriber_tls``: what got through."""
+    topic = f"tls/{uuid.uuid4().hex[:10]}"
+    recorder = Recorder()
+    with Subscriber(broker.url, topic, recorder, qos=1, tls=subscriber_tls):
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        publisher.tls_set(**paho_tls)
+        publisher.connect(broker.host, broker.port)
+        publisher.loop_start()
+        try:
+            publisher.publish(topic, payload, qos=1).wait_for_publish(10)
+            (message,) = recorder.wait_for(1)
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+    return message.payload
 
 
 def test_the_url_says_mqtts_and_the_ca_is_a_file(tls_broker: BrokerBase) -> None:
@@ -34,20 +54,11 @@ def test_the_url_says_mqtts_and_the_ca_is_a_file(tls_broker: BrokerBase) -> None
 
 def test_a_client_that_trusts_the_ca_gets_messages_through(tls_broker: BrokerBase) -> None:
     assert tls_broker.tls is not None
-    topic = f"tls/{uuid.uuid4().hex[:10]}"
-    recorder = Recorder()
-    with Subscriber(tls_broker.url, topic, recorder, qos=1, tls=tls_broker.tls.client_context()):
-        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        publisher.tls_set(ca_certs=str(tls_broker.tls.ca_file))  # a client configured by file
-        publisher.connect(tls_broker.host, tls_broker.port)
-        publisher.loop_start()
-        try:
-            publisher.publish(topic, b"encrypted", qos=1).wait_for_publish(10)
-            (message,) = recorder.wait_for(1)
-        finally:
-            publisher.loop_stop()
-            publisher.disconnect()
-    assert message.payload == b"encrypted"
+    context = tls_broker.tls.client_context()
+    payload = _passes_a_message(
+        tls_broker, b"encrypted", context, ca_certs=str(tls_broker.tls.ca_file)
+    )
+    assert payload == b"encrypted"
 
 
 def test_a_client_that_does_not_trust_the_ca_is_refused(tls_broker: BrokerBase) -> None:
@@ -81,39 +92,25 @@ def test_the_context_verifies_the_host_name(tls_broker: BrokerBase) -> None:
     assert context.verify_mode == ssl.CERT_REQUIRED
 
 
-@pytest.fixture(params=["embedded", "mosquitto"], scope="module")
+@pytest.fixture(params=sorted(ENGINES), scope="module")
 def mutual_broker(request: pytest.FixtureRequest) -> Iterator[BrokerBase]:
     """A broker that requires a client certificate from its own CA (mutual TLS)."""
-    options = {"tls": True, "require_certificate": True}
-    broker: BrokerBase = (
-        EmbeddedBroker(**options) if request.param == "embedded" else MosquittoBroker(**options)
-    )
-    with broker:
+    with ENGINES[request.param](tls=True, require_certificate=True) as broker:
         yield broker
 
 
 def test_mutual_tls_lets_a_client_with_a_certificate_in(mutual_broker: BrokerBase) -> None:
     assert mutual_broker.tls is not None
-    topic = f"mtls/{uuid.uuid4().hex[:10]}"
-    recorder = Recorder()
-    context = mutual_broker.tls.client_context(cert="device-42")
-    with Subscriber(mutual_broker.url, topic, recorder, qos=1, tls=context):
-        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        issued = mutual_broker.tls.client_cert("publisher")  # by file, as most clients take it
-        publisher.tls_set(
-            ca_certs=str(mutual_broker.tls.ca_file),
-            certfile=str(issued.cert_file),
-            keyfile=str(issued.key_file),
-        )
-        publisher.connect(mutual_broker.host, mutual_broker.port)
-        publisher.loop_start()
-        try:
-            publisher.publish(topic, b"mutual", qos=1).wait_for_publish(10)
-            (message,) = recorder.wait_for(1)
-        finally:
-            publisher.loop_stop()
-            publisher.disconnect()
-    assert message.payload == b"mutual"
+    issued = mutual_broker.tls.client_cert("publisher")  # by file, as most clients take it
+    payload = _passes_a_message(
+        mutual_broker,
+        b"mutual",
+        mutual_broker.tls.client_context(cert="device-42"),
+        ca_certs=str(mutual_broker.tls.ca_file),
+        certfile=str(issued.cert_file),
+        keyfile=str(issued.key_file),
+    )
+    assert payload == b"mutual"
 
 
 def test_mutual_tls_refuses_a_client_without_a_certificate(mutual_broker: BrokerBase) -> None:
@@ -126,7 +123,7 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(mutual_broker: Broker
     assert not bare.running
 
 
-@pytest.mark.parametrize("engine", [EmbeddedBroker, MosquittoBroker])
+@pytest.mark.parametrize("engine", ENGINES.values(), ids=list(ENGINES))
 def test_require_certificate_without_tls_is_refused_at_once(engine: type[BrokerBase]) -> None:
     with pytest.raises(ConfigError, match="require_certificate=True needs tls=True"):
         engine(require_certificate=True)  # type: ignore[call-arg]

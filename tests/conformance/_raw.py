@@ -191,3 +191,9 @@ def unique(prefix: str = "m") -> str:
 
 def publishes(packets: list[tuple[int, bytes]], v5: bool) -> list[p.Publish]:
     return [p.decode_publish(first, body, v5) for first, body in packets if first >> 4 == p.PUBLISH]
+
+
+def persistent(level: int) -> dict[str, Any]:
+    """CONNECT fields for a session that outlives its connection: clean session 0, and in MQTT 5
+    a Session Expiry Interval (300 s) as well."""
+    return {"clean": False, "props": {p.SESSION_EXPIRY: 300}} if level == 5 else {"clean": False}

@@ -12,7 +12,7 @@ import pytest
 
 from mqtt_surge import mqtt as p
 
-from ._raw import Raw, disconnect_reason, kinds, publishes, unique
+from ._raw import Raw, disconnect_reason, kinds, persistent, publishes, unique
 
 Make = Callable[..., Raw]
 Departs = Callable[..., None]
@@ -210,16 +210,13 @@ def test_a_shared_qos2_delivery_is_completed_when_the_member_returns(raw: Make) 
     client_id = unique()
     topic = unique("t/")
     shared = f"$share/{unique('g')}/{topic}"
-    member = raw(level=5, client_id=client_id, clean=False, props={p.SESSION_EXPIRY: 300})
+    member = raw(level=5, client_id=client_id, **persistent(5))
     member.subscribe((shared, 2))
     raw(level=5).publish(topic, b"m", qos=2)
     held = member.message()
     member.close()
     again = raw(level=None)
-    assert again.connect(client_id, level=5, clean=False, props={p.SESSION_EXPIRY: 300}) == (
-        0,
-        True,
-    )
+    assert again.connect(client_id, level=5, **persistent(5)) == (0, True)
     resent = again.message()
     assert (resent.payload, resent.mid, resent.dup) == (b"m", held.mid, True)
 

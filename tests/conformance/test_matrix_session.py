@@ -14,7 +14,7 @@ import pytest
 
 from mqtt_surge import mqtt as p
 
-from ._raw import Raw, disconnect_reason, kinds, publishes, unique
+from ._raw import Raw, disconnect_reason, kinds, persistent, publishes, unique
 
 Make = Callable[..., Raw]
 LEVELS = pytest.mark.parametrize("level", [4, 5], ids=["3.1.1", "5"])
@@ -223,10 +223,6 @@ def test_a_second_connection_with_the_same_id_takes_over(raw: Make, level: int) 
     assert len(packets) <= 1
 
 
-def _persistent(level: int) -> dict[str, object]:
-    return {"clean": False, "props": {p.SESSION_EXPIRY: 300}} if level == 5 else {"clean": False}
-
-
 @LEVELS
 @S(
     "3.1.1:MQTT-3.1.2-4", "3.1.1:MQTT-3.1.3-2", "3.1.1:MQTT-3.2.2-2", "3.1.1:MQTT-3.2.2-3",
@@ -236,11 +232,11 @@ def _persistent(level: int) -> dict[str, object]:
 def test_a_persistent_session_is_resumed_with_its_subscription(raw: Make, level: int) -> None:
     client_id, topic = unique(), unique("t/")
     first = raw(level=None)
-    assert first.connect(client_id, level=level, **_persistent(level)) == (0, False)
+    assert first.connect(client_id, level=level, **persistent(level)) == (0, False)
     first.subscribe((topic, 1))
     first.send(p.DISCONNECT_PACKET)
     again = raw(level=None)
-    assert again.connect(client_id, level=level, **_persistent(level)) == (0, True)
+    assert again.connect(client_id, level=level, **persistent(level)) == (0, True)
     raw(level=level).publish(topic, b"kept", qos=1)
     assert again.message().payload == b"kept"
 
@@ -252,7 +248,7 @@ def test_a_persistent_session_is_resumed_with_its_subscription(raw: Make, level:
 )  # fmt: skip
 def test_clean_start_discards_the_session(raw: Make, level: int) -> None:
     client_id, topic = unique(), unique("t/")
-    first = raw(level=level, client_id=client_id, **_persistent(level))
+    first = raw(level=level, client_id=client_id, **persistent(level))
     first.subscribe((topic, 1))
     first.send(p.DISCONNECT_PACKET)
     publisher = raw(level=level)

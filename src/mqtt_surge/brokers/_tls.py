@@ -61,10 +61,11 @@ class BrokerTLS:
     def client_cert(self, name: str) -> ClientCertificate:
         """A client certificate for ``name`` (its common name, and its subject alternative name:
         letters, digits, '-' and '.'), signed by this broker's CA."""
-        issued = self._ca.issue_cert(name, common_name=name)
         cert, key = self._dir / f"client-{name}.crt", self._dir / f"client-{name}.key"
-        issued.cert_chain_pems[0].write_to_path(str(cert))
-        issued.private_key_pem.write_to_path(str(key))
+        if not cert.exists():  # made once per name: the readiness probe asks at every start
+            issued = self._ca.issue_cert(name, common_name=name)
+            issued.cert_chain_pems[0].write_to_path(str(cert))
+            issued.private_key_pem.write_to_path(str(key))
         return ClientCertificate(cert, key)
 
     def client_context(self, cert: str | None = None) -> ssl.SSLContext:
