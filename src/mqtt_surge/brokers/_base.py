@@ -7,13 +7,14 @@ import socket
 import ssl
 import threading
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..runtime.errors import BrokerStartError, ConfigError, ConnectError
 from ..runtime.lifecycle import StartStop
 from ..runtime.url import BrokerURL
 from ..runtime.wire import probe
 from ._capabilities import EVERYTHING, Capabilities
+from ._options import BrokerOptions
 from ._tls import BrokerTLS
 
 logger = logging.getLogger("mqtt_surge")
@@ -92,15 +93,67 @@ class BrokerBase(StartStop):
         self._password = password
         self._lock = threading.Lock()
         self._running = False
+        #: what the broker was configured with (TLS, WebSockets, logins, limits)
+        self.options = BrokerOptions()
         #: the broker's certificate authority when it listens with TLS (``tls=True``), else None
         self.tls: BrokerTLS | None = None
+        self._ws_port = 0  # the WebSocket listener's, once started (websockets=True)
 
-    def _use_tls(self, enabled: bool, require_certificate: bool = False) -> None:
-        """Engines that take ``tls=`` call this from ``__init__``: the CA is made now, so that
-        ``broker.tls.ca_file`` exists before ``start()``."""
-        if require_certificate and not enabled:
-            raise ConfigError("require_certificate=True needs tls=True: certificates travel in TLS")
-        self.tls = BrokerTLS(self._host, require_certificate) if enabled else None
+    def _configure(self, **given: Any) -> None:
+        """Engines call this from ``__init__`` with the options they were given (see
+        :class:`BrokerOptions`): each is checked, and refused with the reason where this
+        engine has no equivalent. The CA is made now, so ``broker.tls.ca_file`` exists before
+        ``start()``."""
+        options = BrokerOptions.check(**given)
+        gaps = self.capabilities.missing_options(options.changed())
+        if gaps:
+            raise ConfigError(f"the {self.engine} broker cannot offer {'; '.join(gaps)}")
+        if (
+            not self.allows_anonymous(options)
+            and self._username is None
+            and not options.users
+            and not options.use_identity_as_username
+        ):
+            raise ConfigError(
+                "allow_anonymous=False without users= (or username=/password=): nobody could log in"
+            )
+        self.options = options
+        self.tls = BrokerTLS(self._host, options.require_certificate) if options.tls else None
+
+    def allows_anonymous(self, options: BrokerOptions | None = None) -> bool:
+        """Whether a client without a user name gets in: as told, else only when no login
+        was given (``username=`` or ``users=``)."""
+        options = options or self.options
+        if options.allow_anonymous is not None:
+            return options.allow_anonymous
+        return self._username is None and not options.users
+
+    @property
+    def logins(self) -> dict[str, str]:
+        """Every user name and password that gets in (``users=`` and ``username=``)."""
+        logins = dict(self.options.users or {})
+        if self._username is not None and self._password is not None:
+            logins[self._username] = self._password
+        return logins
+
+    def _login(self) -> tuple[str | None, str | None]:
+        # the fixtures' login: the one given as username=, else the first of users=
+        if self._username is not None:
+            return self._username, self._password
+        for name, password in (self.options.users or {}).items():
+            return name, password
+        return None, None
+
+    def client_tls(self, cert: str | None = None) -> ssl.SSLContext | None:
+        """What a client of this broker connects with: None without TLS, else a context that
+        trusts the broker's CA and, where the broker requires a client certificate, presents
+        the one made for ``cert`` (default: the fixtures' login name, else
+        ``"mqtt-surge-client"``; with ``use_identity_as_username`` that name is the login)."""
+        if self.tls is None:
+            return None
+        if not self.tls.require_certificate:
+            return self.tls.client_context()
+        return self.tls.client_context(cert or self._login()[0] or "mqtt-surge-client")
 
     @property
     def host(self) -> str:
@@ -114,13 +167,39 @@ class BrokerBase(StartStop):
 
     @property
     def url(self) -> BrokerURL:
-        return BrokerURL(
+        """Where clients connect, with the fixtures' login (``username=``, else the first of
+        ``users=``): the WebSocket listener with ``websockets=True``, else MQTT over TCP."""
+        listeners = self.listeners
+        if self.options.websockets:
+            return listeners["wss" if self.tls else "ws"]
+        return listeners["mqtts" if self.tls else "mqtt"]
+
+    @property
+    def listeners(self) -> dict[str, BrokerURL]:
+        """Each listener's URL by scheme: ``mqtt`` or ``mqtts``, and ``ws`` or ``wss`` with
+        ``websockets=True`` (``port`` is always the MQTT-over-TCP one)."""
+        username, password = self._login()
+        tcp = BrokerURL(
             scheme="mqtts" if self.tls else "mqtt",
             host=self._host,
             port=self.port,
-            username=self._username,
-            password=self._password,
+            username=username,
+            password=password,
         )
+        found = {tcp.scheme: tcp}
+        if self.options.websockets:
+            if not self._ws_port:
+                raise RuntimeError(f"{self!r} has no WebSocket port yet: call start() first")
+            ws = "wss" if self.tls else "ws"
+            found[ws] = BrokerURL(
+                host=self._host,
+                port=self._ws_port,
+                scheme=ws,
+                username=username,
+                password=password,
+                path=self.options.ws_path,
+            )
+        return found
 
     @property
     def running(self) -> bool:
@@ -148,7 +227,7 @@ class BrokerBase(StartStop):
     def _wait_ready(self, timeout: float) -> None:
         try:
             probe(
-                self.url,
+                self.listeners["mqtts" if self.tls else "mqtt"],
                 timeout=timeout,
                 tls_context=self._probe_context(),
             )

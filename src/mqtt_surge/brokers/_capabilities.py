@@ -10,6 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from ._options import OPTIONS
+
+__all__ = ["EVERYTHING", "FEATURES", "MQTT5_ONLY", "OPTIONS", "Capabilities"]
+
 # name -> what it means (shown in skip reasons and in the README)
 FEATURES: dict[str, str] = {
     "qos2": "QoS 2 end to end, exactly once",
@@ -52,17 +56,32 @@ MQTT5_ONLY = frozenset(
 class Capabilities:
     """The MQTT protocol versions (4 = 3.1.1, 5) and behaviours (``FEATURES``) an engine has.
 
-    ``reasons`` says, for a behaviour an engine lacks, why (shown when a test is skipped).
+    ``options`` are the broker options (``OPTIONS``: TLS, logins, limits...) it can be
+    configured with. ``reasons`` says, for a behaviour or an option an engine lacks, why (shown
+    when a test is skipped).
     """
 
     protocols: frozenset[int]
     features: frozenset[str]
     reasons: tuple[tuple[str, str], ...] = ()
+    options: frozenset[str] = frozenset(OPTIONS)
 
     def __post_init__(self) -> None:
-        unknown = set(self.features) - set(FEATURES)
+        unknown = (set(self.features) - set(FEATURES)) | (set(self.options) - set(OPTIONS))
         if unknown:
-            raise ValueError(f"unknown broker features: {sorted(unknown)}")
+            raise ValueError(f"unknown broker features or options: {sorted(unknown)}")
+
+    def missing_options(self, options: Iterable[str]) -> list[str]:
+        """Which of the broker ``options`` (names) this engine cannot be configured with, each
+        with its reason."""
+        why = dict(self.reasons)
+        gaps = []
+        for name in dict.fromkeys("websockets" if o == "ws_path" else o for o in options):
+            if name not in OPTIONS:
+                raise ValueError(f"unknown broker option {name!r}: one of {sorted(OPTIONS)}")
+            if name not in self.options:
+                gaps.append(f"option {name} ({OPTIONS[name]}): {why.get(name, 'not supported')}")
+        return gaps
 
     def missing(self, protocol: int | None = None, needs: Iterable[str] = ()) -> list[str]:
         """What of ``protocol`` and ``needs`` this engine lacks, each with its reason."""

@@ -14,11 +14,12 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ..runtime import children as _children
 from ..runtime.errors import BrokerStartError, EngineNotInstalledError
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, free_port, logger
+from ._capabilities import EVERYTHING, OPTIONS, Capabilities
 
 # Debian installs mosquitto in /usr/sbin, which is not on an ordinary user's PATH
 FALLBACK_LOCATIONS: tuple[str, ...] = (
@@ -78,6 +79,23 @@ class MosquittoBroker(BrokerBase):
     """
 
     engine = "mosquitto"
+    capabilities = Capabilities(
+        protocols=EVERYTHING.protocols,
+        features=EVERYTHING.features,
+        options=frozenset(OPTIONS)
+        - {
+            "wildcard_subscriptions",
+            "shared_subscriptions",
+            "max_session_expiry",
+            "outgoing_topic_aliases",
+        },
+        reasons=(
+            ("wildcard_subscriptions", "mosquitto 2.0 has no setting: it always grants them"),
+            ("shared_subscriptions", "mosquitto 2.0 has no setting: it always grants them"),
+            ("max_session_expiry", "mosquitto 2.0 has no setting that caps or announces it"),
+            ("outgoing_topic_aliases", "mosquitto 2.0 sets no topic aliases on what it sends"),
+        ),
+    )
 
     def __init__(
         self,
@@ -89,11 +107,10 @@ class MosquittoBroker(BrokerBase):
         executable: str | os.PathLike[str] | None = None,
         extra_config: str = "",
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
-        tls: bool = False,
-        require_certificate: bool = False,
+        **options: Any,
     ) -> None:
         super().__init__(host, port, username, password)
-        self._use_tls(tls, require_certificate)
+        self._configure(**options)
         self._executable = executable
         self._extra_config = extra_config
         self._stop_timeout = stop_timeout
@@ -111,21 +128,48 @@ class MosquittoBroker(BrokerBase):
         """The last lines mosquitto wrote to its log."""
         return "\n".join(self._log)
 
+    def _listener(self, port: int, websockets: bool = False) -> list[str]:
+        """One listener's lines: in mosquitto.conf these follow their ``listener`` line."""
+        options = self.options
+        lines = [f"listener {port} {self._host}"]
+        if websockets:
+            lines.append("protocol websockets")
+        if self.tls:
+            lines += [
+                f"cafile {self.tls.ca_file}",
+                f"certfile {self.tls.cert_file}",
+                f"keyfile {self.tls.key_file}",
+                f"require_certificate {'true' if self.tls.require_certificate else 'false'}",
+            ]
+            if options.use_identity_as_username:
+                lines.append("use_identity_as_username true")
+        if options.topic_alias_maximum is not None:
+            lines.append(f"max_topic_alias {options.topic_alias_maximum}")
+        if options.max_qos != 2:
+            lines.append(f"max_qos {options.max_qos}")
+        return lines
+
+    def _limits(self) -> list[str]:
+        options = self.options
+        lines = [f"max_queued_messages {options.max_queued_messages or 0}"]
+        for option, setting in (
+            (options.max_packet_size, "max_packet_size"),
+            (options.receive_maximum, "max_inflight_messages"),
+            (options.server_keepalive, "max_keepalive"),
+        ):
+            if option is not None:
+                lines.append(f"{setting} {option}")
+        if not options.retain_available:
+            lines.append("retain_available false")
+        return lines
+
     def _write_config(self, port: int) -> Path:
         assert self._tmpdir is not None
         lines = [
-            f"listener {port} {self._host}",
-            *(
-                [
-                    f"cafile {self.tls.ca_file}",
-                    f"certfile {self.tls.cert_file}",
-                    f"keyfile {self.tls.key_file}",
-                    f"require_certificate {'true' if self.tls.require_certificate else 'false'}",
-                ]
-                if self.tls
-                else []
-            ),
-            "max_queued_messages 0",
+            *self._listener(port),
+            # mosquitto 2.0 starts no WebSocket listener without an MQTT one beside it
+            *(self._listener(self._ws_port, websockets=True) if self.options.websockets else []),
+            *self._limits(),
             "persistence false",
             "log_dest stderr",
             "log_type error",
@@ -135,13 +179,18 @@ class MosquittoBroker(BrokerBase):
             # run as root, mosquitto switches to user "mosquitto", who cannot read our temp dir
             f"user {pwd.getpwuid(os.geteuid()).pw_name}",
         ]
-        if self._username is not None and self._password is not None:
+        logins = self.logins
+        if logins:
             pwfile = self._tmpdir / "passwords"
-            pwfile.write_text(password_line(self._username, self._password))
+            pwfile.write_text("".join(password_line(n, p) for n, p in logins.items()))
             pwfile.chmod(0o600)
-            lines += ["allow_anonymous false", f"password_file {pwfile}"]
-        else:
-            lines.append("allow_anonymous true")
+            lines.append(f"password_file {pwfile}")
+        lines.append(f"allow_anonymous {'true' if self.allows_anonymous() else 'false'}")
+        if self.options.acl is not None:
+            aclfile = self._tmpdir / "acl"
+            aclfile.write_text(self.options.acl.text + "\n")  # as given: mosquitto reads it
+            aclfile.chmod(0o644)
+            lines.append(f"acl_file {aclfile}")
         if self._extra_config:
             lines.append(self._extra_config)
         conf = self._tmpdir / "mosquitto.conf"
@@ -155,6 +204,8 @@ class MosquittoBroker(BrokerBase):
         attempts = 3 if self._requested_port == 0 and not self._port else 1
         for attempt in range(attempts):
             port = self._port or free_port(self._host)
+            if self.options.websockets and (attempt or not self._ws_port):
+                self._ws_port = free_port(self._host)
             if self._launch(exe, port, timeout):
                 self._port = port
                 return

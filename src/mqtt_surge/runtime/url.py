@@ -1,8 +1,9 @@
 """Broker addresses: parse, validate and redact.
 
 Every way a user can name a broker (``"localhost"``, ``"host:1884"``, ``"mqtt://user:pw@host"``,
-``"mqtts://host"``, ``"[::1]:1883"``) becomes one :class:`BrokerURL`. Its ``repr`` and ``str`` never
-show the password, so it can be logged, printed in a pytest header or put in an error message.
+``"mqtts://host"``, ``"[::1]:1883"``, ``"ws://host:9001/mqtt"``) becomes one :class:`BrokerURL`.
+Its ``repr`` and ``str`` never show the password, so it can be logged, printed in a pytest
+header or put in an error message.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import urllib.parse
 
 from .errors import ConfigError
 
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883, "ws": 80, "wss": 443}
 _SCHEME_ALIASES = {"tcp": "mqtt", "ssl": "mqtts", "tls": "mqtts"}
+DEFAULT_WS_PATH = "/mqtt"  # where brokers (and paho's client) put MQTT over WebSocket
 _REDACTED = "***"
 
 
@@ -32,6 +34,8 @@ class BrokerURL:
     scheme: str = "mqtt"
     username: str | None = None
     password: str | None = dataclasses.field(default=None, repr=False)
+    #: the HTTP path of a WebSocket listener (ws://, wss://); empty for MQTT over TCP
+    path: str = ""
 
     def __post_init__(self) -> None:
         if self.scheme not in DEFAULT_PORTS:
@@ -43,10 +47,19 @@ class BrokerURL:
         _check_port(self.port, f"{self.host}:{self.port}")
         if self.password is not None and self.username is None:
             raise ConfigError("a broker password was given without a username")
+        if self.websocket and not self.path.startswith("/"):
+            raise ConfigError(f"a WebSocket URL needs a path such as '/mqtt', got {self.path!r}")
+        if not self.websocket and self.path:
+            raise ConfigError(f"only ws:// and wss:// URLs have a path, got {self.path!r}")
 
     @property
     def tls(self) -> bool:
-        return self.scheme == "mqtts"
+        return self.scheme in ("mqtts", "wss")
+
+    @property
+    def websocket(self) -> bool:
+        """MQTT over WebSocket (ws://, wss://) rather than over TCP."""
+        return self.scheme in ("ws", "wss")
 
     def _render(self, password: str | None) -> str:
         userinfo = ""
@@ -56,7 +69,7 @@ class BrokerURL:
                 userinfo += ":" + password
             userinfo += "@"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{userinfo}{host}:{self.port}"
+        return f"{self.scheme}://{userinfo}{host}:{self.port}{self.path}"
 
     @property
     def redacted(self) -> str:
@@ -77,7 +90,8 @@ class BrokerURL:
 
 
 def parse_broker(text: str, *, default_port: int | None = None) -> BrokerURL:
-    """Parse ``host``, ``host:port`` or an ``mqtt://`` / ``mqtts://`` URL.
+    """Parse ``host``, ``host:port`` or an ``mqtt://`` / ``mqtts://`` / ``ws://`` / ``wss://``
+    URL (a WebSocket URL's path defaults to ``/mqtt``).
 
     Errors name the bad value and never echo a password.
     """
@@ -100,9 +114,10 @@ def parse_broker(text: str, *, default_port: int | None = None) -> BrokerURL:
     if scheme not in DEFAULT_PORTS:
         raise ConfigError(
             f"unsupported scheme {parts.scheme!r} in {_strip_userinfo(text)!r}: "
-            "use mqtt:// or mqtts://"
+            "use mqtt://, mqtts://, ws:// or wss://"
         )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
+    websocket = scheme in ("ws", "wss")
+    if (not websocket and parts.path not in ("", "/")) or parts.query or parts.fragment:
         raise ConfigError(
             f"broker URL {_strip_userinfo(text)!r} has a path or query; "
             "give only scheme://[user[:password]@]host[:port]"
@@ -114,7 +129,10 @@ def parse_broker(text: str, *, default_port: int | None = None) -> BrokerURL:
     password = urllib.parse.unquote(parts.password) if parts.password is not None else None
     if not host:
         raise ConfigError(f"broker address {_strip_userinfo(text)!r} has no host")
-    return BrokerURL(host=host, port=port, scheme=scheme, username=username, password=password)
+    path = (parts.path or DEFAULT_WS_PATH) if websocket else ""
+    return BrokerURL(
+        host=host, port=port, scheme=scheme, username=username, password=password, path=path
+    )
 
 
 def _strip_userinfo(text: str) -> str:

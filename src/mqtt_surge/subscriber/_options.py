@@ -296,7 +296,7 @@ class SubscriberOptions:
             url = broker.url
         if self.username is not None or self.password is not None:
             # the URL's own check refuses a password without a username
-            url = BrokerURL(url.host, url.port, url.scheme, self.username, self.password)
+            url = dataclasses.replace(url, username=self.username, password=self.password)
         return url
 
     def make_transport_factory(self) -> TransportFactory:

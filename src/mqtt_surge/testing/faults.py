@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import threading
@@ -96,9 +97,10 @@ class FaultProxy(StartStop):
 
     @property
     def url(self) -> BrokerURL:
-        """The proxy's address with the broker's credentials: what the code under test uses."""
-        up = self.upstream
-        return BrokerURL(self._host, self.port, "mqtt", up.username, up.password)
+        """The proxy's address with the broker's credentials, scheme (TLS, WebSocket) and path:
+        what the code under test uses. The proxy passes bytes as they are, so TLS and WebSocket
+        links go through it end to end."""
+        return dataclasses.replace(self.upstream, host=self._host, port=self.port)
 
     def counts(self) -> ProxyCounts:
         with self._lock:

@@ -35,7 +35,10 @@ class Connection(asyncio.Protocol):
         self.v5 = False
         self.keepalive = 0
         self.last_in = time.monotonic()  # when its last whole packet arrived
-        self.aliases: dict[int, str] = {}
+        self.aliases: dict[int, str] = {}  # the client's topic aliases
+        self.alias_out_max = 0  # ours, on what we send it (outgoing_topic_aliases)
+        self.aliases_out: dict[str, int] = {}
+        self.username: str | None = None
         self.clean_disconnect = False
         self.window = INFLIGHT_WINDOW
         self.max_packet = codec.MAX_PACKET_SIZE  # the most it accepts from us (MQTT 5 CONNECT)
@@ -74,6 +77,18 @@ class Connection(asyncio.Protocol):
         self.broker.connections.discard(self)
         self.broker.closed(self)
         self.transport = None
+
+    def certificate_name(self) -> str | None:
+        """The common name of the client's TLS certificate, if it presented one."""
+        if self.transport is None:
+            return None
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        cert = ssl_object.getpeercert() if ssl_object is not None else None
+        for rdn in (cert or {}).get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    return str(value)
+        return None
 
     # -- framing ---------------------------------------------------------------------------------
 

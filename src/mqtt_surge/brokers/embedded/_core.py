@@ -7,7 +7,7 @@ from ...mqtt import codec, packets, topics
 from ._connection import Connection
 from ._routing import new_message
 from ._sessions import Sessions
-from ._state import RECEIVE_MAXIMUM, TOPIC_ALIAS_MAX, Subscription
+from ._state import Subscription
 
 
 class Core(Sessions):
@@ -45,6 +45,12 @@ class Core(Sessions):
         session = conn.session
         assert session is not None
         topic, payload, qos, retain, _dup, mid, props = packets.decode_publish(first, body, conn.v5)
+        if qos > self.options.max_qos:
+            # over the CONNACK's Maximum QoS (MQTT 5 section 3.2.2.3.4; mosquitto closes a 3.1.1
+            # client's connection too)
+            raise codec.PacketError(f"QoS {qos} over the maximum of {self.options.max_qos}", 0x9B)
+        if retain and not self.options.retain_available:
+            raise codec.PacketError("a retained message where Retain Available is 0", 0x9A)
         alias = props.pop(codec.TOPIC_ALIAS, None)
         if alias is not None:
             topic = self._aliased(conn, alias, topic)
@@ -55,9 +61,18 @@ class Core(Sessions):
             # a resend: routed once already
             conn.write(packets.encode_ack(packets.PUBREC, mid, conn.v5))
             return
-        if qos == 2 and conn.v5 and len(session.qos2_in) >= RECEIVE_MAXIMUM:
+        if qos == 2 and conn.v5 and len(session.qos2_in) >= self.receive_maximum:
             # more unreleased QoS 2 messages than the CONNACK allowed (MQTT 5 section 3.3.4)
-            raise codec.PacketError(f"over the receive maximum of {RECEIVE_MAXIMUM}", reason=0x93)
+            raise codec.PacketError(
+                f"over the receive maximum of {self.receive_maximum}", reason=0x93
+            )
+        if self.acl is not None and not self.may(session, topic, "write"):
+            # dropped; MQTT 5 says why in the acknowledgement, "not authorized" (0x87), which
+            # ends a QoS 2 flow at PUBREC (section 4.3.3); 3.1.1 acknowledges as usual
+            if qos:
+                kind = packets.PUBACK if qos == 1 else packets.PUBREC
+                conn.write(packets.encode_ack(kind, mid, conn.v5, 0x87))
+            return
         message = new_message(topic, payload, qos, retain, props, session.client_id)
         if qos == 2:
             # held until its PUBREL, then published, as mosquitto does (the specification
@@ -71,10 +86,9 @@ class Core(Sessions):
         if qos == 1:
             conn.write(packets.encode_ack(packets.PUBACK, mid, conn.v5, reason))
 
-    @staticmethod
-    def _aliased(conn: Connection, alias: int, topic: str) -> str:
+    def _aliased(self, conn: Connection, alias: int, topic: str) -> str:
         """A client's topic alias [MQTT-3.3.2-12]: set with a topic, used without one."""
-        if not 0 < alias <= TOPIC_ALIAS_MAX:
+        if not 0 < alias <= self.topic_alias_maximum:
             # 0, or above the CONNACK's Topic Alias Maximum (MQTT 5 section 3.3.2.3.4)
             raise codec.PacketError(f"topic alias {alias} out of range", reason=0x94)
         if topic:
@@ -123,12 +137,16 @@ class Core(Sessions):
         sub_ids = props.get(codec.SUBSCRIPTION_ID) or [None]
         codes, new = [], []
         for topic_filter, options in filters:
-            qos = options & 3
+            qos = min(options & 3, self.options.max_qos)  # granted at most the server's maximum
             problem = topics.filter_problem(topic_filter, self.max_topic_levels)
             if problem is not None:
                 codes.append(0x8F if conn.v5 else 0x80)
                 continue
             group, plain = topics.split_shared(topic_filter)
+            refused = self._not_offered(group, plain)
+            if refused is not None:
+                codes.append(refused if conn.v5 else 0x80)
+                continue
             existed = topic_filter in session.subscriptions
             sub = Subscription(plain, topics.levels(plain), qos, group=group, sub_id=sub_ids[0])
             if conn.v5:
@@ -143,6 +161,14 @@ class Core(Sessions):
                 new.append(sub)
         conn.write(packets.encode_suback(mid, codes, conn.v5))
         self.send_retained(session, new)
+
+    def _not_offered(self, group: str | None, plain: str) -> int | None:
+        """The SUBACK reason for a filter of a kind the CONNACK said is not available."""
+        if group is not None and not self.options.shared_subscriptions:
+            return 0x9E  # shared subscriptions not supported
+        if not self.options.wildcard_subscriptions and ("+" in plain or "#" in plain):
+            return 0xA2  # wildcard subscriptions not supported
+        return None
 
     def unsubscribe(self, conn: Connection, body: bytes) -> None:
         session = conn.session

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...mqtt import codec, packets, topics
+from .._acl import Access, Acl
 from ._state import Link, Message, Outgoing, Session, Subscription
 from ._trees import Retained, Subscriptions
 
@@ -36,7 +37,10 @@ class Router:
     """The sessions, what they subscribe to, and the retained messages; one event loop's, so no
     locks."""
 
-    def __init__(self, max_queued_messages: int, max_queued_bytes: int) -> None:
+    def __init__(
+        self, max_queued_messages: int, max_queued_bytes: int, acl: Acl | None = None
+    ) -> None:
+        self.acl = acl
         self.sessions: dict[str, Session] = {}
         self.subscriptions = Subscriptions()
         self.retained = Retained()
@@ -44,6 +48,11 @@ class Router:
         self.max_queued_bytes = max_queued_bytes
         self.too_large = 0  # PUBLISH packets not sent: over the receiver's Maximum Packet Size
         self.dropped = 0  # messages dropped for clients that did not keep up, all of them
+
+    def may(self, session: Session, topic: str, access: Access) -> bool:
+        """Whether the ACL lets this session's client read or write ``topic`` (no ACL: yes)."""
+        acl = self.acl
+        return acl is None or acl.allows(session.username, session.client_id, topic, access)
 
     def retain(self, message: Message) -> None:
         self.retained.set(message)
@@ -132,6 +141,9 @@ class Router:
     def deliver(
         self, session: Session, message: Message, qos: int, retain: bool, ids: list[int]
     ) -> None:
+        if self.acl is not None and not self.may(session, message.topic, "read"):
+            # mosquitto grants the SUBSCRIBE and checks each message on its way out
+            return
         conn = session.connection
         if qos == 0:
             # QoS 0 is not kept for an absent session, nor for one whose socket is not drained
@@ -181,6 +193,19 @@ class Router:
             session.inflight[out.mid] = out
             self.send(conn, out)
 
+    @staticmethod
+    def _alias_out(conn: Link, topic: str, props: dict[int, Any]) -> str:
+        """``outgoing_topic_aliases``: a topic sent before goes as its alias alone; a new one
+        gets the next alias while the client's Topic Alias Maximum allows [MQTT-3.3.2-9]."""
+        alias = conn.aliases_out.get(topic)
+        if alias is not None:
+            props[codec.TOPIC_ALIAS] = alias
+            return ""
+        if len(conn.aliases_out) < conn.alias_out_max:
+            alias = conn.aliases_out[topic] = len(conn.aliases_out) + 1
+            props[codec.TOPIC_ALIAS] = alias
+        return topic
+
     def resend(self, conn: Link, session: Session) -> None:
         """What the session had in flight goes first, again, with DUP [MQTT-4.4.0-1]."""
         for out in list(session.inflight.values()):
@@ -206,10 +231,16 @@ class Router:
                 props[codec.MESSAGE_EXPIRY] = max(1, int(left + 0.999))
             if out.sub_ids:
                 props[codec.SUBSCRIPTION_ID] = list(out.sub_ids)
+        topic = message.topic
+        fresh = conn.alias_out_max > 0 and topic not in conn.aliases_out
+        if conn.alias_out_max and props is not None:
+            topic = self._alias_out(conn, topic, props)
         data = packets.encode_publish(
-            message.topic, message.payload, out.qos, out.retain, out.mid, dup, conn.v5, props
+            topic, message.payload, out.qos, out.retain, out.mid, dup, conn.v5, props
         )
         if len(data) > conn.max_packet:
+            if fresh:  # never sent: the client does not know this alias
+                conn.aliases_out.pop(message.topic, None)
             self.too_large += 1
             if out.qos and conn.session is not None:
                 conn.session.inflight.pop(out.mid, None)

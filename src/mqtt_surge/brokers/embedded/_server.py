@@ -12,6 +12,7 @@ from ...mqtt import codec
 from ...runtime.errors import BrokerStartError, ConfigError
 from ...runtime.loop import LoopThread
 from .._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
+from .._options import BrokerOptions
 from ._connection import Connection
 from ._core import Core
 from ._sessions import (
@@ -21,6 +22,7 @@ from ._sessions import (
     DEFAULT_MAX_QUEUED_MESSAGES,
     DEFAULT_MAX_TOPIC_LEVELS,
 )
+from ._websocket import WebSocketLink, require_wsproto
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,20 +73,19 @@ class EmbeddedBroker(BrokerBase):
         max_queued_messages: int = DEFAULT_MAX_QUEUED_MESSAGES,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
         max_topic_levels: int = DEFAULT_MAX_TOPIC_LEVELS,
-        tls: bool = False,
-        require_certificate: bool = False,
-        **amqtt_only: Any,
+        **options: Any,
     ) -> None:
+        amqtt_only = sorted(set(options) - {f.name for f in dataclasses.fields(BrokerOptions)})
         if amqtt_only:
             # amqtt's plugins (ACLs, taboo topics) were options of an older embedded broker:
             # say where they went instead of a bare "unexpected keyword argument"
             raise ConfigError(
-                f"EmbeddedBroker does not take {', '.join(sorted(amqtt_only))}: it is "
-                "mqtt-surge's own broker; amqtt's plugins are options of AmqttBroker "
+                f"EmbeddedBroker does not take {', '.join(amqtt_only)}: its options are "
+                f"{', '.join(f.name for f in dataclasses.fields(BrokerOptions))} (see "
+                "BrokerOptions); amqtt's plugins are options of AmqttBroker "
                 "(mqtt_surge.brokers.AmqttBroker, --mqtt-broker=amqtt)"
             )
         super().__init__(host, port, username, password)
-        self._use_tls(tls, require_certificate)
         if not 2 <= max_packet_size <= codec.MAX_PACKET_SIZE:
             raise ConfigError(
                 f"max_packet_size {max_packet_size!r} is out of range: 2 to {codec.MAX_PACKET_SIZE}"
@@ -98,10 +99,13 @@ class EmbeddedBroker(BrokerBase):
         ):
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise ConfigError(f"{name} must be an int >= 1, got {limit!r}")
+        self._configure(
+            max_packet_size=max_packet_size, max_queued_messages=max_queued_messages, **options
+        )
+        if self.options.websockets:
+            require_wsproto()
         self._limits: dict[str, Any] = {
-            "max_packet_size": max_packet_size,
             "connect_timeout": connect_timeout,
-            "max_queued_messages": max_queued_messages,
             "max_queued_bytes": max_queued_bytes,
             "max_topic_levels": max_topic_levels,
         }
@@ -109,6 +113,7 @@ class EmbeddedBroker(BrokerBase):
         self._loop_thread = LoopThread("mqtt-surge-embedded-broker")
         self._core: Core | None = None
         self._server: asyncio.Server | None = None
+        self._ws_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     def _start(self, timeout: float) -> None:
@@ -126,16 +131,31 @@ class EmbeddedBroker(BrokerBase):
             ) from exc
 
     async def _serve(self) -> int:
-        core = self._core = Core(self._username, self._password, **self._limits)
+        options = self.options
+        core = self._core = Core(
+            options, self.logins, allow_anonymous=self.allows_anonymous(), **self._limits
+        )
         loop = asyncio.get_running_loop()
+        context = self.tls.server_context() if self.tls else None
         self._server = await loop.create_server(
             lambda: Connection(core),
             self._host,
             self._port,
             reuse_address=True,
             backlog=LISTEN_BACKLOG,
-            ssl=self.tls.server_context() if self.tls else None,
+            ssl=context,
         )
+        if options.websockets:
+            path = options.ws_path
+            self._ws_server = await loop.create_server(
+                lambda: WebSocketLink(Connection(core), path),
+                self._host,
+                self._ws_port,  # a restart comes back on the same port, as the TCP one does
+                reuse_address=True,
+                backlog=LISTEN_BACKLOG,
+                ssl=context,
+            )
+            self._ws_port = int(self._ws_server.sockets[0].getsockname()[1])
         self._sweeper = asyncio.ensure_future(self._sweep(core))
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -173,11 +193,15 @@ class EmbeddedBroker(BrokerBase):
                 self._loop_thread.run(self._drop_all(), self._stop_timeout)
         self._stop()
 
+    def _close_servers(self) -> None:
+        for server in (self._server, self._ws_server):
+            if server is not None:
+                server.close()
+        self._server = self._ws_server = None
+
     async def _drop_all(self) -> None:
         core, self._core = self._core, None
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        self._close_servers()
         if core is not None:
             core.sessions.clear()  # a crash loses the state: no will from a dying broker
             for conn in list(core.connections):
@@ -187,9 +211,7 @@ class EmbeddedBroker(BrokerBase):
     async def _shutdown(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        self._close_servers()
         if self._core is not None:
             for conn in list(self._core.connections):
                 conn.abort()

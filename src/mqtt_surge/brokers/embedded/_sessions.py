@@ -10,6 +10,7 @@ from typing import Any
 
 from ...mqtt import codec, packets, topics
 from .._base import logger
+from .._options import BrokerOptions
 from ._connection import Connection
 from ._routing import Router, new_message
 from ._state import (
@@ -45,19 +46,32 @@ class Sessions(Router):
 
     def __init__(
         self,
-        username: str | None,
-        password: str | None,
+        options: BrokerOptions | None = None,
+        logins: dict[str, str] | None = None,
         *,
-        max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        allow_anonymous: bool = True,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        max_queued_messages: int = DEFAULT_MAX_QUEUED_MESSAGES,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
         max_topic_levels: int = DEFAULT_MAX_TOPIC_LEVELS,
     ) -> None:
-        super().__init__(max_queued_messages, max_queued_bytes)
+        options = options or BrokerOptions()
+        super().__init__(
+            options.max_queued_messages or DEFAULT_MAX_QUEUED_MESSAGES,
+            max_queued_bytes,
+            options.acl,
+        )
+        self.options = options
         self.max_topic_levels = max_topic_levels
-        self.username, self.password = username, password
-        self.max_packet_size = max_packet_size
+        # MQTT 5 needs a password to go with a user name no more than mosquitto does
+        self.logins = {
+            name.encode(): password.encode() for name, password in (logins or {}).items()
+        }
+        self.allow_anonymous = allow_anonymous
+        self.max_packet_size = options.max_packet_size or DEFAULT_MAX_PACKET_SIZE
+        self.receive_maximum = options.receive_maximum or RECEIVE_MAXIMUM
+        self.topic_alias_maximum = (
+            TOPIC_ALIAS_MAX if options.topic_alias_maximum is None else options.topic_alias_maximum
+        )
         self.connect_timeout = connect_timeout
         self.connections: set[Connection] = set()
         self._ids = itertools.count(1)
@@ -90,8 +104,24 @@ class Sessions(Router):
                 raise codec.MalformedPacket(f"will: {problem}")
             delay = float(will_props.pop(codec.WILL_DELAY, 0))
             will = Will(new_message(topic, payload, qos, retain, will_props, client_id), delay)
+            # a will the server could not publish is refused with CONNECT (MQTT 5 section
+            # 3.2.2.3: 0x9A, 0x9B); mosquitto closes a 3.1.1 client without a CONNACK then
+            refused = 0x9A if retain and not self.options.retain_available else None
+            if qos > self.options.max_qos:
+                refused = 0x9B
+            if refused is not None:
+                if v5:
+                    conn.write(packets.encode_connack(False, refused, True, {}))
+                conn.close()
+                return
         username, password = packet.username, packet.password
-        if not self._admitted(username, password):
+        if self.options.use_identity_as_username:
+            # the certificate's common name is the login; what CONNECT says is not asked
+            username, password = conn.certificate_name(), None
+            admitted = username is not None
+        else:
+            admitted = self._admitted(username, password)
+        if not admitted:
             conn.write(packets.encode_connack(False, 0x86 if v5 else 0x04, v5, {}))
             conn.close()
             return
@@ -133,24 +163,37 @@ class Sessions(Router):
         if session is None:
             session = self.sessions[client_id] = Session(client_id)
         if v5:
-            session.expiry = float(props.get(codec.SESSION_EXPIRY, 0))
-            if session.expiry == 0xFFFFFFFF:
-                session.expiry = NEVER
-            conn.window = min(INFLIGHT_WINDOW, int(props.get(codec.RECEIVE_MAXIMUM, 65535)))
+            asked = int(props.get(codec.SESSION_EXPIRY, 0))
+            most = self.options.max_session_expiry
+            if most is not None and asked > most:
+                # the server's value replaces the client's, and the CONNACK says so (MQTT 5
+                # section 3.2.2.3.2)
+                asked = most
+                connack_props[codec.SESSION_EXPIRY] = most
+            session.expiry = NEVER if asked == 0xFFFFFFFF else float(asked)
+            # one window each way, as mosquitto's max_inflight_messages is
+            window = min(INFLIGHT_WINDOW, self.receive_maximum)
+            conn.window = min(window, int(props.get(codec.RECEIVE_MAXIMUM, 65535)))
+            if self.options.outgoing_topic_aliases:
+                conn.alias_out_max = int(props.get(codec.TOPIC_ALIAS_MAXIMUM, 0))
+            server_keepalive = self.options.server_keepalive
+            if server_keepalive is not None and (
+                conn.keepalive == 0 or conn.keepalive > server_keepalive
+            ):
+                # the client must use the server's keepalive [MQTT-3.1.2-21]
+                conn.keepalive = server_keepalive
+                connack_props[codec.SERVER_KEEP_ALIVE] = server_keepalive
         else:
             session.expiry = 0.0 if clean else NEVER
         session.connection, session.ended_at = conn, None
         session.pending_will, session.will_due = None, None  # a reconnect in time: no will
         conn.session, conn.will = session, will
         conn.client_id, conn.connected = client_id, True
+        conn.username = session.username = username
         conn.connect_expiry = session.expiry
         if v5:
             conn.max_packet = int(props.get(codec.MAXIMUM_PACKET_SIZE, codec.MAX_PACKET_SIZE))
-            connack_props[codec.RECEIVE_MAXIMUM] = RECEIVE_MAXIMUM
-            connack_props[codec.TOPIC_ALIAS_MAXIMUM] = TOPIC_ALIAS_MAX
-            connack_props[codec.SHARED_SUB_AVAILABLE] = 1
-            if self.max_packet_size < codec.MAX_PACKET_SIZE:
-                connack_props[codec.MAXIMUM_PACKET_SIZE] = self.max_packet_size
+            connack_props.update(self._announced())
         connack = packets.encode_connack(present, 0, v5, connack_props)
         if len(connack) > conn.max_packet:
             # a CONNACK the client could not take cannot be sent: the connection ends without
@@ -161,11 +204,33 @@ class Sessions(Router):
         self.resend(conn, session)
 
     def _admitted(self, username: str | None, password: bytes | None) -> bool:
-        if self.username is None:
+        """mosquitto's rules: no user name gets in where anonymous clients may; a user name
+        gets in where no logins are set, else only with its password."""
+        if username is None:
+            return self.allow_anonymous
+        if not self.logins:
             return True
-        user_ok = hmac.compare_digest((username or "").encode(), self.username.encode())
-        pass_ok = hmac.compare_digest(password or b"", (self.password or "").encode())
-        return user_ok and pass_ok
+        expected = self.logins.get(username.encode())
+        # compare_digest on the password only: which user names exist is not a secret here
+        return expected is not None and hmac.compare_digest(password or b"", expected)
+
+    def _announced(self) -> dict[int, Any]:
+        """What an MQTT 5 CONNACK says of this server (section 3.2.2.3): its limits, and what
+        it does not offer (a property left out means the specification's default)."""
+        options = self.options
+        props: dict[int, Any] = {codec.RECEIVE_MAXIMUM: self.receive_maximum}
+        if self.topic_alias_maximum:
+            props[codec.TOPIC_ALIAS_MAXIMUM] = self.topic_alias_maximum
+        props[codec.SHARED_SUB_AVAILABLE] = int(options.shared_subscriptions)
+        if not options.wildcard_subscriptions:
+            props[codec.WILDCARD_SUB_AVAILABLE] = 0
+        if not options.retain_available:
+            props[codec.RETAIN_AVAILABLE] = 0
+        if options.max_qos < 2:
+            props[codec.MAXIMUM_QOS] = options.max_qos
+        if self.max_packet_size < codec.MAX_PACKET_SIZE:
+            props[codec.MAXIMUM_PACKET_SIZE] = self.max_packet_size
+        return props
 
     def resumed(self, conn: Connection) -> None:
         if conn.session is not None:
@@ -191,7 +256,7 @@ class Sessions(Router):
                 session.pending_will = will
                 session.will_due = now + min(will.delay, session.expiry)
             else:
-                self.publish_message(will.message)
+                self._publish_will(session, will)
         if session.expiry == 0 and not taken_over:
             self._end_session(session)
 
@@ -201,6 +266,12 @@ class Sessions(Router):
             self.forget(session)
         if session.pending_will is not None:
             will, session.pending_will = session.pending_will, None
+            self._publish_will(session, will)
+
+    def _publish_will(self, session: Session, will: Will) -> None:
+        # held to the ACL when it is published, as mosquitto does: a client cannot leave a
+        # will where it could not publish
+        if self.may(session, will.message.topic, "write"):
             self.publish_message(will.message)
 
     def sweep(self) -> None:
@@ -227,7 +298,7 @@ class Sessions(Router):
             if session.will_due is not None and now >= session.will_due:
                 will, session.pending_will, session.will_due = session.pending_will, None, None
                 if will is not None:
-                    self.publish_message(will.message)
+                    self._publish_will(session, will)
             if (
                 session.connection is None
                 and session.ended_at is not None

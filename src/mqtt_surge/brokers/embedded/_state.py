@@ -60,6 +60,8 @@ class Link(Protocol):
     paused: bool  # its socket is not being drained (asyncio's flow control)
     window: int  # QoS 1/2 messages it may have unacknowledged
     max_packet: int  # the largest packet it accepts
+    alias_out_max: int  # topic aliases we may set on what we send it (outgoing_topic_aliases)
+    aliases_out: dict[str, int]
     session: Session | None
     will: Will | None
     clean_disconnect: bool
@@ -72,6 +74,7 @@ class Link(Protocol):
 @dataclass
 class Session:
     client_id: str
+    username: str | None = None  # its connection's login, for the ACL
     expiry: float = 0.0  # seconds the session outlives its connection (inf: until clean start)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     inflight: dict[int, Outgoing] = field(default_factory=dict)
