@@ -14,12 +14,13 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
-from .brokers import BrokerBase, EmbeddedBroker, broker_from_spec
-from .runtime.errors import AsyncioLoopWarning, ConfigError
+from .brokers import BROKERS, BrokerBase, BrokerOptions, EmbeddedBroker, broker_from_spec
+from .runtime.errors import AsyncioLoopWarning, BrokerError, ConfigError
+from .runtime.url import BrokerURL
 from .subscriber._message import Message
 from .testing import Publisher, RecordingSubscriber
 from .testing._session import SessionBrokers, describe_spec
@@ -30,6 +31,7 @@ DEFAULT = "embedded"
 FIXTURES = frozenset(
     {
         "mqtt_broker",
+        "mqtt_broker_factory",
         "mqtt_topic",
         "mqtt_subscriber",
         "mqtt_publish",
@@ -76,8 +78,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mqtt: the test uses mqtt-surge's broker fixtures")
     config.addinivalue_line(
         "markers",
-        "mqtt_broker(protocol=None, needs=[]): the MQTT version and broker behaviours the test "
-        "needs (mqtt_surge.brokers.FEATURES); run on a broker that has them, else skipped",
+        "mqtt_broker(protocol=None, needs=[], **options): the MQTT version and broker behaviours "
+        "the test needs (mqtt_surge.brokers.FEATURES), run on a broker that has them, else "
+        "skipped; with broker options (tls=True, users={...}, acl=..., limits) the test gets a "
+        "broker of its own configured so, and every mqtt_* fixture uses it",
     )
     config.stash[_brokers_key] = SessionBrokers()
     config.stash[_workers_key] = []
@@ -108,12 +112,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     protocol = marker.kwargs.get("protocol")
     needs = list(marker.kwargs.get("needs", ()))
+    options = {k: v for k, v in marker.kwargs.items() if k not in ("protocol", "needs")}
     spec = broker_spec(metafunc.config)
     try:
         primary = broker_from_spec(spec)
         missing = primary.capabilities.missing(protocol, needs)
+        missing += primary.capabilities.missing_options(options)
+        BrokerOptions.check(**options)  # a bad value fails the collection, naming it
     except ValueError as exc:  # ConfigError included: a bad spec or an unknown feature name
         raise pytest.UsageError(f"{metafunc.definition.nodeid}: {exc}") from None
+    if options:
+        # a broker of the test's own, configured so; mqtt_broker's scope is the test's
+        engine = _engine_for(spec, protocol, needs, options)
+        if isinstance(engine, str) and engine.startswith("skip:"):
+            param = pytest.param(spec, marks=pytest.mark.skip(reason=engine[5:]))
+        else:
+            param = pytest.param(_Configured(str(engine), options), id=f"{engine}-configured")
+        metafunc.parametrize("mqtt_broker", [param], indirect=True, scope="function")
+        return
     if not missing:
         return
     reason = f"{primary.engine} lacks {'; '.join(missing)}"
@@ -157,16 +173,97 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     node.config.stash[_workers_key].extend(f"{entry} ({worker})" for entry in started)
 
 
-@pytest.fixture(scope="session")
-def mqtt_broker(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> BrokerBase:
-    """The started broker for ``--mqtt-broker``: ``host``, ``port``, ``url`` (session-wide);
-    for a test marked ``mqtt_broker(...)`` that amqtt cannot serve, the embedded broker."""
+class _Configured(NamedTuple):
+    """A broker a test marked ``mqtt_broker(tls=True, ...)`` gets for itself."""
+
+    engine: str
+    options: dict[str, Any]
+
+
+def _engine_for(spec: str, protocol: int | None, needs: list[str], options: dict[str, Any]) -> str:
+    """The engine that starts a configured broker for ``spec``, or ``"skip:<reason>"``. amqtt
+    hands over to the embedded broker, as for a behaviour it lacks; a URL cannot be configured."""
+    if spec not in BROKERS and spec != "native":
+        return (
+            f"skip:mqtt-surge: --mqtt-broker={describe_spec(spec)} is a broker we did not start "
+            "and cannot configure (options: " + ", ".join(sorted(options)) + ")"
+        )
+    engine = broker_from_spec(spec)
+    gaps = engine.capabilities.missing(protocol, needs) + engine.capabilities.missing_options(
+        options
+    )
+    if not gaps:
+        return spec
+    if spec == "amqtt":
+        return "embedded"
+    return f"skip:mqtt-surge: {engine.engine} lacks {'; '.join(gaps)}"
+
+
+def _start_configured(spec: str, options: dict[str, Any]) -> BrokerBase:
     __tracebackhide__ = True
-    spec = getattr(request, "param", None) or broker_spec(pytestconfig)
-    broker = pytestconfig.stash[_brokers_key].get(spec)
-    if isinstance(broker, str):
-        pytest.fail(broker, pytrace=False)
+    try:
+        broker = broker_from_spec(spec, **options)
+        broker.start()
+    except (BrokerError, ConfigError) as exc:
+        pytest.fail(f"mqtt-surge could not start a {spec} broker with {options}: {exc}", False)
     return broker
+
+
+@pytest.fixture
+def mqtt_broker_factory(
+    pytestconfig: pytest.Config, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., BrokerBase]]:
+    """Factory: ``broker = mqtt_broker_factory(tls=True, users={"app": "s3cret"}, acl="...")``
+    starts a broker of the ``--mqtt-broker`` engine with those options (see
+    :class:`~mqtt_surge.brokers.BrokerOptions`) and stops it when the test ends. An engine
+    without an option skips the test with the reason (amqtt hands over to the embedded broker;
+    a URL cannot be configured). Hand the broker object to ``mqtt_subscriber(...,
+    broker=broker)``, ``Publisher(broker)`` or ``Subscriber(broker=broker)``: they take its
+    URL, login and TLS context from it."""
+    spec = broker_spec(pytestconfig)
+    made: list[BrokerBase] = []
+
+    def make(**options: Any) -> BrokerBase:
+        __tracebackhide__ = True
+        try:
+            BrokerOptions.check(**options)
+        except ConfigError as exc:
+            error = exc
+        else:
+            engine = _engine_for(spec, None, [], options)
+            if engine.startswith("skip:"):
+                pytest.skip(engine[5:])
+            broker = _start_configured(engine, options)
+            made.append(broker)
+            return broker
+        raise error.with_traceback(None)
+
+    yield make
+    for broker in made:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(
+    pytestconfig: pytest.Config, request: pytest.FixtureRequest
+) -> Iterator[BrokerBase]:
+    """The started broker for ``--mqtt-broker``: ``host``, ``port``, ``url`` (session-wide);
+    for a test marked ``mqtt_broker(...)`` that amqtt cannot serve, the embedded broker; for
+    one marked with broker options (``mqtt_broker(tls=True, ...)``), a broker of its own."""
+    __tracebackhide__ = True
+    param = getattr(request, "param", None)
+    if isinstance(param, _Configured):
+        broker = _start_configured(param.engine, param.options)
+        try:
+            yield broker
+        finally:
+            broker.stop()
+        return
+    spec = param or broker_spec(pytestconfig)
+    shared = pytestconfig.stash[_brokers_key].get(spec)
+    if isinstance(shared, str):
+        pytest.fail(shared, pytrace=False)
+    yield shared
 
 
 @pytest.fixture
@@ -200,6 +297,8 @@ def mqtt_subscriber(
         options.setdefault(
             "broker", mqtt_broker if options.get("processes", 1) != 1 else mqtt_broker.url
         )
+        if isinstance(options["broker"], BrokerURL) and mqtt_broker.tls is not None:
+            options.setdefault("tls", mqtt_broker.client_tls())
         __tracebackhide__ = True
         start_timeout = options.pop("start_timeout", 10.0)
         try:
@@ -259,7 +358,7 @@ def mqtt_publisher(mqtt_broker: BrokerBase, request: pytest.FixtureRequest) -> I
     ``burst(topic, n, rate=None)`` sends sequence-numbered payloads. One connection, kept open
     until the test ends; MQTT 5 (``publish(..., properties={...})``) in a test marked
     ``mqtt_broker(protocol=5)``."""
-    with Publisher(mqtt_broker.url, protocol=_test_protocol(request)) as publisher:
+    with Publisher(mqtt_broker, protocol=_test_protocol(request)) as publisher:
         yield publisher
 
 
@@ -290,7 +389,7 @@ def mqtt_faults(mqtt_broker: BrokerBase) -> Iterator[FaultProxy]:
 def mqtt_client(mqtt_broker: BrokerBase, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A connected paho client (its network loop running) for anything the helpers do not do;
     MQTT 5 in a test marked ``mqtt_broker(protocol=5)``."""
-    publisher = Publisher(mqtt_broker.url, protocol=_test_protocol(request)).connect()
+    publisher = Publisher(mqtt_broker, protocol=_test_protocol(request)).connect()
     try:
         yield publisher.client
     finally:

@@ -7,10 +7,15 @@ The same bytes go to every engine.
 
 from __future__ import annotations
 
+import itertools
 import socket
+import ssl
 import time
 import uuid
 from typing import Any
+
+import wsproto
+import wsproto.events as wsevents
 
 from mqtt_surge import BrokerURL
 from mqtt_surge import mqtt as p
@@ -23,9 +28,12 @@ class Closed(Exception):
 
 
 class Raw:
-    def __init__(self, url: BrokerURL, timeout: float = WAIT) -> None:
-        self.sock = socket.create_connection((url.host, url.port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(
+        self, url: BrokerURL, timeout: float = WAIT, context: ssl.SSLContext | None = None
+    ) -> None:
+        sock = socket.create_connection((url.host, url.port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = context.wrap_socket(sock, server_hostname=url.host) if context else sock
         self._buffer = bytearray()
         self.eof = False
         self.level = 4
@@ -197,3 +205,68 @@ def persistent(level: int) -> dict[str, Any]:
     """CONNECT fields for a session that outlives its connection: clean session 0, and in MQTT 5
     a Session Expiry Interval (300 s) as well."""
     return {"clean": False, "props": {p.SESSION_EXPIRY: 300}} if level == 5 else {"clean": False}
+
+
+class WsRaw(Raw):
+    """A raw client over MQTT-over-WebSocket: the upgrade (offering ``subprotocols``), then each
+    ``send`` one binary message (or the pieces of ``send_split`` one message each); what comes
+    back is unframed into the same packet stream as over TCP."""
+
+    def __init__(
+        self,
+        url: BrokerURL,
+        timeout: float = WAIT,
+        context: ssl.SSLContext | None = None,
+        subprotocols: tuple[str, ...] = ("mqtt",),
+    ) -> None:
+        super().__init__(url, timeout, context)
+        self.ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        self.sock.sendall(
+            self.ws.send(
+                wsevents.Request(host=url.host, target=url.path, subprotocols=list(subprotocols))
+            )
+        )
+        self.accepted: wsevents.AcceptConnection | None = None
+        self.rejected = False
+        deadline = time.monotonic() + timeout
+        while self.accepted is None and not self.rejected:
+            self._fill(deadline)
+
+    def send(self, data: bytes) -> Raw:
+        self.sock.sendall(self.ws.send(wsevents.BytesMessage(data=data)))
+        return self
+
+    def send_split(self, data: bytes, *cuts: int) -> WsRaw:
+        """``data`` in pieces, each a WebSocket message of its own, cut at ``cuts``."""
+        edges = [0, *cuts, len(data)]
+        for start, end in itertools.pairwise(edges):
+            self.send(data[start:end])
+        return self
+
+    def send_text(self, text: str) -> WsRaw:
+        self.sock.sendall(self.ws.send(wsevents.TextMessage(data=text)))
+        return self
+
+    def _fill(self, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no packet and no close within the timeout")
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        self.ws.receive_data(data or None)
+        for event in self.ws.events():
+            if isinstance(event, wsevents.AcceptConnection):
+                self.accepted = event
+            elif isinstance(event, (wsevents.RejectConnection, wsevents.RejectData)):
+                self.rejected = True
+            elif isinstance(event, wsevents.BytesMessage):
+                self._buffer += event.data
+            elif isinstance(event, wsevents.CloseConnection):
+                self.eof = True
+                raise Closed
+        if not data:
+            self.eof = True
+            raise Closed

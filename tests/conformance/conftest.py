@@ -132,7 +132,7 @@ def departs(request: pytest.FixtureRequest) -> Callable[..., None]:
 
 def _engine_of(item: pytest.Item) -> str:
     params = getattr(item, "callspec", None)
-    for name in ("engine", "broker", "limited", "fresh"):
+    for name in ("engine", "broker", "limited", "fresh", "configured"):
         if params is not None and name in params.params:
             return str(params.params[name])
     return "embedded" if "embedded" in getattr(item, "fixturenames", ()) else "?"

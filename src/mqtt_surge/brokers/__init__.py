@@ -7,8 +7,10 @@ import difflib
 from typing import Any
 
 from ..runtime.errors import ConfigError
+from ._acl import Acl
 from ._base import Broker, BrokerBase
-from ._capabilities import FEATURES, Capabilities
+from ._capabilities import FEATURES, OPTIONS, Capabilities
+from ._options import BrokerOptions
 from .amqtt import AmqttBroker  # amqtt itself is imported only when one starts
 from .embedded import EmbeddedBroker, NativeBroker
 from .external import ExternalBroker
@@ -51,9 +53,12 @@ __all__ = [
     "BROKERS",
     "ENGINES",
     "FEATURES",
+    "OPTIONS",
+    "Acl",
     "AmqttBroker",
     "Broker",
     "BrokerBase",
+    "BrokerOptions",
     "Capabilities",
     "EmbeddedBroker",
     "ExternalBroker",

@@ -13,7 +13,7 @@ from typing import Any, cast
 from ..runtime.errors import BrokerStartError, EngineNotInstalledError
 from ..runtime.loop import LoopThread
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
-from ._capabilities import FEATURES, MQTT5_ONLY, Capabilities
+from ._capabilities import FEATURES, MQTT5_ONLY, OPTIONS, Capabilities
 
 _AUTH_PLUGIN = "mqtt_surge.brokers._amqtt_auth.StaticCredentialsAuthPlugin"
 KEEPALIVE_CHECK = 0.25  # seconds between checks for connections silent past 1.5x keepalive
@@ -132,7 +132,11 @@ class AmqttBroker(BrokerBase):
         features=frozenset(FEATURES)
         - MQTT5_ONLY
         - {"redelivery", "dollar_topics", "shared_subscriptions"},
+        options=frozenset(),
         reasons=(
+            # amqtt has TLS, WebSockets and auth plugins of its own; none is wired to our
+            # options, and tests that need them run on the embedded broker
+            *((option, "not wired to amqtt's own settings; use embedded") for option in OPTIONS),
             ("protocol", "amqtt 0.12 speaks MQTT 3.1.1 only; use --mqtt-broker=embedded"),
             (
                 "redelivery",
@@ -156,8 +160,10 @@ class AmqttBroker(BrokerBase):
         *,
         plugins: Mapping[str, Any] | None = None,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        **options: Any,
     ) -> None:
         super().__init__(host, port, username, password)
+        self._configure(**options)  # the broker options: refused, each with the reason
         if plugins is None:
             plugins = (
                 ANONYMOUS_ONLY

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..runtime import children as _children
-from ..runtime.errors import BrokerStartError, EngineNotInstalledError
+from ..runtime.errors import BrokerStartError, ConfigError, EngineNotInstalledError
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, free_port, logger
 from ._capabilities import EVERYTHING, OPTIONS, Capabilities
 
@@ -30,6 +30,9 @@ FALLBACK_LOCATIONS: tuple[str, ...] = (
 _READY_MARK = " running"
 _PORT_TAKEN = "Address already in use"
 _LOG_LINES = 200
+UNLIMITED_QUEUE = 1_000_000  # see MosquittoBroker: more than any test queues, and not 0
+# the ranges mosquitto 2.0's config parser accepts, narrower than the protocol's
+MOSQUITTO_MINIMUM = {"server_keepalive": 10, "max_packet_size": 20}
 
 
 _INSTALL_HINT = (
@@ -74,8 +77,11 @@ def password_line(username: str, password: str) -> str:
 class MosquittoBroker(BrokerBase):
     """A mosquitto process on ``127.0.0.1`` and a free port, with a config generated in a temp dir.
 
-    ``max_queued_messages 0``: mosquitto's default silently drops once a client lags about 1,000
-    messages, which would fake any drop-oldest measurement on our side.
+    ``max_queued_messages`` is 1,000,000 unless told otherwise: mosquitto's default silently
+    drops once a client lags about 1,000 messages, which would fake any drop-oldest measurement
+    on our side; and not 0 ("no limit"), because Debian's 2.0.11 then closes the connection of
+    every client whose PUBLISH it refuses (an ACL's deny included), where a stock mosquitto
+    answers and goes on.
     """
 
     engine = "mosquitto"
@@ -111,6 +117,13 @@ class MosquittoBroker(BrokerBase):
     ) -> None:
         super().__init__(host, port, username, password)
         self._configure(**options)
+        for name, least in MOSQUITTO_MINIMUM.items():
+            value = getattr(self.options, name)
+            if value is not None and value < least:
+                raise ConfigError(
+                    f"{name}={value}: mosquitto 2.0 refuses less than {least} (the embedded "
+                    "broker takes it)"
+                )
         self._executable = executable
         self._extra_config = extra_config
         self._stop_timeout = stop_timeout
@@ -151,7 +164,7 @@ class MosquittoBroker(BrokerBase):
 
     def _limits(self) -> list[str]:
         options = self.options
-        lines = [f"max_queued_messages {options.max_queued_messages or 0}"]
+        lines = [f"max_queued_messages {options.max_queued_messages or UNLIMITED_QUEUE}"]
         for option, setting in (
             (options.max_packet_size, "max_packet_size"),
             (options.receive_maximum, "max_inflight_messages"),

@@ -73,7 +73,7 @@ class InProcess:
                 session_expiry=options.session_expiry,
                 keepalive=options.keepalive,
                 manual_ack=options.manual_ack,
-                tls=options.tls,
+                tls=options.tls_for_broker(),
             ),
             connection.events(pipeline.enqueue),
         )

@@ -299,6 +299,15 @@ class SubscriberOptions:
             url = dataclasses.replace(url, username=self.username, password=self.password)
         return url
 
+    def tls_for_broker(self) -> bool | ssl.SSLContext | None:
+        """``tls`` as given; else, for a broker object with TLS (``EmbeddedBroker(tls=True)``),
+        a context that trusts its CA and presents a client certificate where it asks for one."""
+        client_tls = getattr(self.broker, "client_tls", None)
+        if self.tls is None and is_broker(self.broker) and callable(client_tls):
+            context = client_tls()
+            return context if isinstance(context, ssl.SSLContext) else None
+        return self.tls
+
     def make_transport_factory(self) -> TransportFactory:
         """The transport factory: the one given, else the named engine's class (imported now)."""
         if self.transport_factory is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import ssl
 import threading
 import time
 import uuid
@@ -16,17 +17,25 @@ from ..subscriber.transports import paho as _paho
 from .sequence import HEADER, new_publisher_id, sequenced_payload
 
 
-def publisher_client(url: BrokerURL, client_id: str, *, protocol: int = 4, inflight: int) -> Any:
+def publisher_client(
+    url: BrokerURL,
+    client_id: str,
+    *,
+    protocol: int = 4,
+    inflight: int,
+    tls: ssl.SSLContext | None = None,
+) -> Any:
     """A paho client set up to publish: a clean session, no cap on queued publishes (a burst
     waits on its acknowledgements instead of failing), ``inflight`` unacknowledged QoS > 0
-    publishes at most (0: no cap). Connect it with ``connect_async`` + ``loop_start``."""
+    publishes at most (0: no cap). Connect it with ``connect_async`` + ``loop_start``. ``tls``:
+    the context for an ``mqtts://`` or ``wss://`` URL (default: the system's trust)."""
     client = _paho.make_client(
         client_id=client_id,
         protocol=protocol,
         clean_session=True if protocol == 4 else None,
         manual_ack=False,
         url=url,
-        tls=None,
+        tls=tls,
     )
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(inflight)
@@ -52,10 +61,21 @@ class Publisher:
     """
 
     def __init__(
-        self, broker: str | BrokerURL, *, client_id: str | None = None, protocol: int = 4
+        self,
+        broker: str | BrokerURL | Any,
+        *,
+        client_id: str | None = None,
+        protocol: int = 4,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if protocol not in (4, 5):
             raise ConfigError(f"protocol must be 4 (3.1.1) or 5, got {protocol!r}")
+        if not isinstance(broker, (str, BrokerURL)) and hasattr(broker, "url"):
+            # a broker object: its URL and login, and its CA (and a client certificate) for TLS
+            client_tls = getattr(broker, "client_tls", None)
+            if tls is None and callable(client_tls):
+                tls = client_tls()
+            broker = broker.url
         self.url = broker if isinstance(broker, BrokerURL) else parse_broker(broker)
         self.protocol = protocol
         self.publisher_id = new_publisher_id()
@@ -65,6 +85,7 @@ class Publisher:
             client_id or f"mqtt-surge-pub-{uuid.uuid4().hex[:10]}",
             protocol=protocol,
             inflight=1000,
+            tls=tls,
         )
         self._connected = threading.Event()
         self._connect_rc: Any = None

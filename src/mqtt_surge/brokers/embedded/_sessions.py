@@ -122,7 +122,9 @@ class Sessions(Router):
         else:
             admitted = self._admitted(username, password)
         if not admitted:
-            conn.write(packets.encode_connack(False, 0x86 if v5 else 0x04, v5, {}))
+            # "not authorized", as mosquitto answers a wrong password and a refused anonymous
+            # client alike (it does not tell which user names exist)
+            conn.write(packets.encode_connack(False, 0x87 if v5 else 0x05, v5, {}))
             conn.close()
             return
         connack_props: dict[int, Any] = {}

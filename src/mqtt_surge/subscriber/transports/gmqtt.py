@@ -31,6 +31,7 @@ from typing import Any
 import gmqtt
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
+from ...runtime.errors import ConfigError
 from ...runtime.loop import LoopThread
 from . import _base
 from ._gmqtt_hooks import (
@@ -54,6 +55,11 @@ _NO_RECONNECT = -2  # any value but -1 (unlimited) that zero failed attempts alr
 
 class GmqttTransport:
     def __init__(self, settings: _base.Settings, events: _base.Events) -> None:
+        if settings.url.websocket:
+            raise ConfigError(
+                f"gmqtt 0.8 has no WebSocket transport, and {settings.url} is a WebSocket URL: "
+                "use engine='paho' (or the broker's mqtt:// listener, broker.listeners)"
+            )
         self._settings = settings
         self._events = events
         self._enqueue = events.enqueue

@@ -48,7 +48,10 @@ def make_client(
         clean_session=clean_session if protocol != 5 else None,
         protocol=version,
         manual_ack=manual_ack,
+        transport="websockets" if url.websocket else "tcp",
     )
+    if url.websocket:
+        client.ws_set_options(path=url.path)
     # an exception escaping one of our callbacks must never kill the network thread
     client.suppress_exceptions = True
     if url.username is not None:
@@ -269,7 +272,9 @@ class PahoTransport:
         # a shutdown wakes paho's select() with an end of stream: its own loss handling (and
         # reconnect) runs on its own thread, as for a reset from the network
         sock = self._client.socket()
-        if isinstance(sock, socket.socket):  # ssl.SSLSocket too; never a websocket here
+        # paho's WebSocket wrapper keeps the socket it wraps in a private attribute
+        sock = sock if isinstance(sock, socket.socket) else getattr(sock, "_socket", None)
+        if isinstance(sock, socket.socket):  # ssl.SSLSocket too
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
