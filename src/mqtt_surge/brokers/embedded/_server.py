@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 from typing import Any
 
-from ...mqtt import codec
 from ...runtime.errors import BrokerStartError, ConfigError
 from ...runtime.loop import LoopThread
 from .._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
@@ -86,10 +85,6 @@ class EmbeddedBroker(BrokerBase):
                 "(mqtt_surge.brokers.AmqttBroker, --mqtt-broker=amqtt)"
             )
         super().__init__(host, port, username, password)
-        if not 2 <= max_packet_size <= codec.MAX_PACKET_SIZE:
-            raise ConfigError(
-                f"max_packet_size {max_packet_size!r} is out of range: 2 to {codec.MAX_PACKET_SIZE}"
-            )
         if not connect_timeout > 0:
             raise ConfigError(f"connect_timeout {connect_timeout!r} must be a positive number")
         for name, limit in (
