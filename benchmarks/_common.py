@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -12,14 +15,63 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import wsproto
+import wsproto.events as wsevents
 
 from mqtt_surge import BrokerURL, parse_broker
 from mqtt_surge.runtime import children as _children
-from mqtt_surge.runtime.wire import DISCONNECT, encode_publish, open_session
+from mqtt_surge.runtime.wire import DISCONNECT, encode_connect, encode_publish, open_session
 
 
 def median_range(values: Sequence[float]) -> str:
     return f"{statistics.median(values):,.1f} ({min(values):,.1f}-{max(values):,.1f})"
+
+
+class WsRawPublisher:
+    """:class:`RawPublisher` over MQTT-over-WebSocket: the same pre-encoded packets, in binary
+    messages of up to 64 KiB (wsproto frames them; the broker reads the stream across them)."""
+
+    CHUNK = 65536
+
+    def __init__(self, url: BrokerURL, tls: ssl.SSLContext | None = None) -> None:
+        sock = socket.create_connection((url.host, url.port), timeout=10)
+        self._sock = tls.wrap_socket(sock, server_hostname=url.host) if tls else sock
+        self._ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        self._sock.sendall(
+            self._ws.send(wsevents.Request(host=url.host, target=url.path, subprotocols=["mqtt"]))
+        )
+        self._await(wsevents.AcceptConnection)
+        connect = encode_connect(f"bench-pub-{time.monotonic_ns()}")
+        self._sock.sendall(self._ws.send(wsevents.BytesMessage(data=connect)))
+        self._await(wsevents.BytesMessage)  # the CONNACK
+        self._sock.settimeout(None)
+        self._reader = threading.Thread(target=self._discard, daemon=True)
+        self._reader.start()
+
+    def _await(self, kind: type) -> None:
+        while True:
+            self._ws.receive_data(self._sock.recv(65536) or None)
+            if any(isinstance(event, kind) for event in self._ws.events()):
+                return
+
+    def _discard(self) -> None:
+        try:
+            while self._sock.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def send(self, topic: str, n: int, size: int = 64) -> None:
+        packets = b"".join(
+            encode_publish(topic, str(i).encode().ljust(size, b".")) for i in range(n)
+        )
+        for start in range(0, len(packets), self.CHUNK):
+            chunk = packets[start : start + self.CHUNK]
+            self._sock.sendall(self._ws.send(wsevents.BytesMessage(data=chunk)))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
 
 
 class RawPublisher:
@@ -29,8 +81,10 @@ class RawPublisher:
     PUBACKs so that they never back up.
     """
 
-    def __init__(self, url: BrokerURL) -> None:
-        self._sock = open_session(url, timeout=10, client_id=f"bench-pub-{time.monotonic_ns()}")
+    def __init__(self, url: BrokerURL, tls: ssl.SSLContext | None = None) -> None:
+        self._sock = open_session(
+            url, timeout=10, client_id=f"bench-pub-{time.monotonic_ns()}", tls_context=tls
+        )
         self._reader = threading.Thread(target=self._discard_acks, daemon=True)
         self._reader.start()
 
@@ -59,13 +113,21 @@ class RawPublisher:
 class PahoCounter:
     """A raw paho subscriber with a no-op on_message that only counts; signals at ``expected``."""
 
-    def __init__(self, url: BrokerURL, topic: str, qos: int = 0) -> None:
+    def __init__(
+        self, url: BrokerURL, topic: str, qos: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.count = 0
         self.first = self.last = 0.0
         self.expected = sys.maxsize  # set by expect() before anything is published
         self.done = threading.Event()
         subscribed = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, transport="websockets" if url.websocket else "tcp"
+        )
+        if url.websocket:
+            self._client.ws_set_options(path=url.path)
+        if tls is not None:
+            self._client.tls_set_context(tls)
         self._client.on_connect = lambda c, *a: c.subscribe(topic, qos)
         self._client.on_subscribe = lambda *a: subscribed.set()
         self._client.on_message = self._on_message

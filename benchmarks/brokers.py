@@ -2,8 +2,14 @@
 (mqtt-surge's own), amqtt (our configuration and amqtt's defaults; the embedded engine until
 2026-12) and mosquitto, measured in one run.
 
-    python benchmarks/brokers.py            # full run (about a minute)
+    python benchmarks/brokers.py            # full run (a few minutes)
     python benchmarks/brokers.py --quick    # fewer messages and starts, for CI
+    python benchmarks/brokers.py --listeners  # only the TLS / WebSocket section
+
+Listeners (issue 23): the start of a factory broker with ``tls=True`` (its certificate authority
+made, then started to a CONNACK over TLS) beside a plain one, in a warm process; and end-to-end
+QoS 0 rates over MQTT/TCP, TLS, WebSocket and secure WebSocket of the same engine, publisher and
+subscriber both on the listener measured, the listeners alternating within each repetition.
 
 Readiness means an MQTT CONNECT got its CONNACK. "First start" is a fresh process, imports
 included (interpreter start-up excluded); "later starts" are new broker objects in a warm process.
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import ssl
 import statistics
 import subprocess
 import sys
@@ -24,7 +31,17 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import PahoCounter, RawPublisher, broker_in_child, median_range, stop_child
+from _common import (
+    PahoCounter,
+    RawPublisher,
+    WsRawPublisher,
+    broker_in_child,
+    median_range,
+    stop_child,
+)
+
+from mqtt_surge import parse_broker
+from mqtt_surge.runtime import children as _children
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -56,6 +73,20 @@ with broker as b:
     print(b.url.full, flush=True)
     sys.stdin.read()
 """
+CHILD_LISTENER = """
+import json, sys
+from mqtt_surge import broker_from_spec
+with broker_from_spec({engine!r}, **{options!r}) as b:
+    ca = str(b.tls.ca_file) if b.tls else None
+    print(json.dumps({{"url": b.url.full, "ca": ca}}), flush=True)
+    sys.stdin.read()
+"""
+LISTENERS = {
+    "tcp": {},
+    "tls": {"tls": True},
+    "ws": {"websockets": True},
+    "wss": {"websockets": True, "tls": True},
+}
 CONFIGS = {
     "embedded": "embedded (mqtt-surge's own broker)",
     "ours": "amqtt, mqtt-surge's configuration (anonymous auth only)",
@@ -93,6 +124,81 @@ def later_starts_ms(engine: str, runs: int) -> list[float]:
     return times
 
 
+def factory_starts_ms(engine: str, options: dict[str, object], runs: int) -> list[float]:
+    """A factory broker's start as a test sees it: the object made (a CA, with tls=True), then
+    started to its first CONNACK."""
+    from mqtt_surge import broker_from_spec
+
+    broker_from_spec(engine, **options).start().stop()  # warm-up
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        broker = broker_from_spec(engine, **options).start()
+        times.append((time.perf_counter() - t0) * 1000)
+        broker.stop()
+    return times
+
+
+def listener_rate(engine: str, listener: str, n: int) -> tuple[float, int]:
+    """End-to-end QoS 0 rate with publisher and subscriber on one listener of ``engine``."""
+    proc = _children.popen(
+        [sys.executable, "-c", CHILD_LISTENER.format(engine=engine, options=LISTENERS[listener])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        url = parse_broker(info["url"])
+        tls = ssl.create_default_context(cafile=info["ca"]) if info["ca"] else None
+        topic = f"bench/{uuid.uuid4().hex}"
+        counter = PahoCounter(url, topic, tls=tls)
+        publisher = WsRawPublisher(url, tls) if url.websocket else RawPublisher(url, tls)
+        try:
+            counter.expect(n)
+            publisher.send(topic, n)
+            got = counter.wait()
+            rate = (got - 1) / (counter.last - counter.first) if got > 1 else 0.0
+        finally:
+            publisher.close()
+            counter.close()
+    finally:
+        stop_child(proc)
+    return rate, n - got
+
+
+def listeners_section(report: dict[str, object], n: int, repetitions: int, runs: int) -> None:
+    print("\n## Listeners: TLS and WebSocket beside MQTT over TCP\n")
+    print("| engine | plain start (ms) | tls=True start (ms) | median of", runs, "|")
+    print("|---|---|---|---|")
+    starts = {}
+    for engine in ("embedded", "mosquitto"):
+        plain = factory_starts_ms(engine, {}, runs)
+        secure = factory_starts_ms(engine, {"tls": True}, runs)
+        starts[engine] = {"plain_ms": plain, "tls_ms": secure}
+        print(f"| {engine} | {median_range(plain)} | {median_range(secure)} | |")
+    rates: dict[str, dict[str, list[float]]] = {}
+    lost: dict[str, int] = {}
+    for _ in range(repetitions):
+        for engine in ("embedded", "mosquitto"):
+            for listener in LISTENERS:
+                rate, missing = listener_rate(engine, listener, n)
+                rates.setdefault(engine, {}).setdefault(listener, []).append(rate)
+                lost[f"{engine} {listener}"] = lost.get(f"{engine} {listener}", 0) + missing
+    print(f"\nEnd-to-end QoS 0, {n:,} x 64 B per run, {repetitions} alternating repetitions:\n")
+    print("| engine | listener | msg/s, median (min-max) | / tcp, per repetition | lost |")
+    print("|---|---|---|---|---|")
+    for engine, by_listener in rates.items():
+        for listener, values in by_listener.items():
+            ratios = [a / b for a, b in zip(values, by_listener["tcp"], strict=True)]
+            print(
+                f"| {engine} | {listener} | {median_range(values)} | "
+                f"{', '.join(f'{r:.2f}' for r in ratios)} | {lost[f'{engine} {listener}']} |"
+            )
+    report["listeners"] = {"starts": starts, "rates": rates, "lost": lost}
+
+
 def throughput(config: str, n: int) -> tuple[float, int]:
     proc, url = broker_in_child(CHILD_BROKER.format(config=config))
     try:
@@ -117,6 +223,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run for CI")
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--listeners", action="store_true", help="only the listeners section")
     args = parser.parse_args()
     n_msgs = 5_000 if args.quick else 20_000
     first_runs, later_runs = (3, 20) if args.quick else (5, 20)
@@ -128,6 +235,9 @@ def main() -> int:
         "messages": n_msgs,
     }
     print(f"# broker benchmark ({report['date']}, {report['machine']})\n")
+    if args.listeners:
+        listeners_section(report, n_msgs, args.repetitions, later_runs)
+        return write(report, "brokers-listeners.json")
     print("| engine | first start, fresh process (ms) | later starts, median of 20 (ms) |")
     print("|---|---|---|")
     starts = {}
@@ -167,8 +277,13 @@ def main() -> int:
         f"ratio embedded/amqtt (ours) per repetition: {', '.join(f'{r:.2f}' for r in embedded)} "
         f"(median {statistics.median(embedded):.2f}x)"
     )
+    listeners_section(report, n_msgs, args.repetitions, later_runs)
+    return write(report, "brokers-quick.json" if args.quick else "brokers.json")
+
+
+def write(report: dict[str, object], name: str) -> int:
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("brokers-quick.json" if args.quick else "brokers.json")
+    out = RESULTS / name
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten: {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
     return 0

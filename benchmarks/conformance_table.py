@@ -21,6 +21,7 @@ RESULTS = Path(__file__).parent / "results" / "conformance.json"
 STATEMENT_RESULTS = Path(__file__).parent / "results" / "statements.json"
 MATRIX = ROOT / "docs" / "conformance.md"
 FIDELITY = Path(__file__).parent / "results" / "fidelity.md"
+OPTIONS_FIDELITY = Path(__file__).parent / "results" / "options-fidelity.md"
 TESTS = ROOT / "tests" / "conformance"
 ENGINES = ("embedded", "mosquitto", "amqtt")
 COLUMNS = [
@@ -62,10 +63,30 @@ def main() -> None:
         table.append(f"| {label} | {cells} |")
     print("\n".join(table))
     FIDELITY.write_text("\n".join(table) + "\n")  # docs/brokers.md includes it
+    options_table()
     if STATEMENT_RESULTS.exists():
         MATRIX.parent.mkdir(exist_ok=True)
         MATRIX.write_text(matrix(json.loads(STATEMENT_RESULTS.read_text())))
         print(f"\nwrote {MATRIX.relative_to(ROOT)}")
+
+
+def options_table() -> None:
+    """One row per test of tests/conformance/test_options.py (a broker configured as in
+    production), one column per engine; a cell is the verdict over both MQTT versions where
+    the test runs in both."""
+    names = re.findall(r"^def (test_\w+)", (TESTS / "test_options.py").read_text(), re.M)
+    outcomes: dict[str, dict[str, list[str]]] = {}
+    for key, outcome in json.loads(RESULTS.read_text()).items():
+        found = re.fullmatch(r"(test_\w+)\[(\w+)(?:-[\d.]+)?\]", key)
+        if found and found.group(1) in names:
+            outcomes.setdefault(found.group(1), {}).setdefault(found.group(2), []).append(outcome)
+    table = ["| configured broker | " + " | ".join(ENGINES) + " |", "|---" * 4 + "|"]
+    for name in names:
+        row = outcomes.get(name, {})
+        label = name.removeprefix("test_").replace("_", " ")
+        table.append(f"| {label} | " + " | ".join(_cell(row.get(e, [])) for e in ENGINES) + " |")
+    OPTIONS_FIDELITY.write_text("\n".join(table) + "\n")  # docs/brokers.md includes it
+    print("\n" + "\n".join(table))
 
 
 def _cell(outcomes: list[str]) -> str:

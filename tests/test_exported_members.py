@@ -30,3 +30,27 @@ def test_broker_features_are_public_and_each_is_documented() -> None:
     docs = (Path(__file__).parents[1] / "docs" / "pytest-plugin.md").read_text()
     missing = [name for name, meaning in FEATURES.items() if f"| `{name}` | {meaning}" not in docs]
     assert missing == []
+
+
+def test_broker_options_are_each_documented_with_the_engines_that_have_them() -> None:
+    """docs/brokers.md lists every option with its meaning and, per engine, what that engine's
+    capabilities declare; the README's table names every option."""
+    from pathlib import Path
+
+    from mqtt_surge import AmqttBroker, EmbeddedBroker, MosquittoBroker
+    from mqtt_surge.brokers import OPTIONS
+
+    root = Path(__file__).parents[1]
+    docs = (root / "docs" / "brokers.md").read_text()
+    engines = (EmbeddedBroker, MosquittoBroker, AmqttBroker)
+    missing = [
+        name
+        for name, meaning in OPTIONS.items()
+        if f"| `{name}` | {meaning} | "
+        + " | ".join("yes" if name in e.capabilities.options else "no" for e in engines)
+        + " |"
+        not in docs
+    ]
+    assert missing == []
+    readme = (root / "README.md").read_text()
+    assert [name for name in OPTIONS if f"`{name}`" not in readme] == []

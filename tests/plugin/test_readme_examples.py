@@ -16,6 +16,7 @@ SHOWN = [
     *EXAMPLES,
     *sorted((ROOT / "examples" / "faults").glob("test_*.py")),
     *sorted((ROOT / "examples" / "mqtt5").glob("test_*.py")),
+    *sorted((ROOT / "examples" / "production").glob("test_*.py")),
     ROOT / "examples" / "quickstart" / "subscriber.py",
     ROOT / "examples" / "brokers" / "engines.py",
     ROOT / "examples" / "brokers" / "tls.py",

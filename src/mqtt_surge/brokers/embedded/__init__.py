@@ -8,10 +8,13 @@ enforcement at 1.5x, ``$`` topics, shared subscriptions, and MQTT 5 properties: 
 message expiry, response topic and correlation data, topic aliases from clients, subscription
 identifiers, no-local, retain-as-published, retain handling.
 
-Not for production: no persistence to disk, no TLS listener, no ACLs, no bridging.
+Configured as production brokers are (``BrokerOptions``): TLS and client certificates, a
+WebSocket listener, logins and ACLs in mosquitto's acl_file syntax, limits. Not for production:
+no persistence to disk, no bridging.
 
 - :mod:`._server`: the listener on its loop thread (start, stop, crash)
 - :mod:`._connection`: one client's bytes, framed into packets and refused early
+- :mod:`._websocket`: MQTT over WebSocket: wsproto's framing around a connection
 - :mod:`._core`: what each packet after CONNECT does
 - :mod:`._sessions`: CONNECT, and how sessions end (wills, expiry, what time changes)
 - :mod:`._routing`: where a message goes, and the bounded delivery to one session
