@@ -5,7 +5,7 @@ docs/conformance.md.
 benchmarks/results/, where a plain test run writes to the ignored test-results/), then prints the
 fidelity table (one row per behaviour, one column per engine and MQTT version; "not supported" is
 an engine's own declaration, ``Broker.capabilities``) and writes docs/conformance.md: every
-normative statement of MQTT 3.1.1 and 5.0, chapters 1-4, from tests/conformance/statements.py,
+normative statement of MQTT 3.1.1 and 5.0, chapters 1-4 and 6, from tests/conformance/statements.py,
 with each engine's outcome over the tests that cite it, and the counts.
 """
 
@@ -123,7 +123,8 @@ def matrix(rows: dict[str, dict[str, object]]) -> str:
     out = [
         "# Conformance matrix",
         "",
-        "Every normative statement of MQTT 3.1.1 and MQTT 5.0, chapters 1-4, that binds a server,",
+        "Every normative statement of MQTT 3.1.1 and MQTT 5.0, chapters 1-4 and 6 (MQTT over",
+        "WebSocket), that binds a server,",
         "and what the embedded broker, mosquitto 2.0 and amqtt do about it. Each statement a",
         "client on a socket can observe has at least one test in `tests/conformance/` citing it",
         '(`@pytest.mark.statements("5:MQTT-3.1.2-3")`); the raw-socket tests send the same bytes',

@@ -14,7 +14,6 @@ from .._options import BrokerOptions
 from ._connection import Connection
 from ._routing import Router, new_message
 from ._state import (
-    INFLIGHT_WINDOW,
     NEVER,
     RECEIVE_MAXIMUM,
     TOPIC_ALIAS_MAX,
@@ -87,6 +86,8 @@ class Sessions(Router):
         conn.v5 = v5 = packet.level == 5
         clean, props, client_id = packet.clean, packet.props, packet.client_id
         conn.keepalive = packet.keepalive
+        # one window each way, as mosquitto's max_inflight_messages is (20 unless told)
+        conn.window = self.receive_maximum
         for flag in (codec.REQUEST_PROBLEM_INFO, codec.REQUEST_RESPONSE_INFO):
             if props.get(flag, 0) not in (0, 1):
                 raise codec.ProtocolError(f"property {flag:#x} is {props[flag]}, not 0 or 1")
@@ -173,9 +174,7 @@ class Sessions(Router):
                 asked = most
                 connack_props[codec.SESSION_EXPIRY] = most
             session.expiry = NEVER if asked == 0xFFFFFFFF else float(asked)
-            # one window each way, as mosquitto's max_inflight_messages is
-            window = min(INFLIGHT_WINDOW, self.receive_maximum)
-            conn.window = min(window, int(props.get(codec.RECEIVE_MAXIMUM, 65535)))
+            conn.window = min(conn.window, int(props.get(codec.RECEIVE_MAXIMUM, 65535)))
             if self.options.outgoing_topic_aliases:
                 conn.alias_out_max = int(props.get(codec.TOPIC_ALIAS_MAXIMUM, 0))
             server_keepalive = self.options.server_keepalive
