@@ -14,15 +14,16 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
-from .brokers import BROKERS, BrokerBase, BrokerOptions, EmbeddedBroker, broker_from_spec
-from .runtime.errors import AsyncioLoopWarning, BrokerError, ConfigError
+from .brokers import BrokerBase, BrokerOptions, EmbeddedBroker, broker_from_spec
+from .runtime.errors import AsyncioLoopWarning, ConfigError
 from .runtime.url import BrokerURL
 from .subscriber._message import Message
 from .testing import Publisher, RecordingSubscriber
+from .testing._configured import BrokerFactory, Configured, configured_param, start_configured
 from .testing._session import SessionBrokers, describe_spec
 from .testing.faults import FaultProxy
 
@@ -117,17 +118,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         primary = broker_from_spec(spec)
         missing = primary.capabilities.missing(protocol, needs)
-        missing += primary.capabilities.missing_options(options)
         BrokerOptions.check(**options)  # a bad value fails the collection, naming it
     except ValueError as exc:  # ConfigError included: a bad spec or an unknown feature name
         raise pytest.UsageError(f"{metafunc.definition.nodeid}: {exc}") from None
     if options:
         # a broker of the test's own, configured so; mqtt_broker's scope is the test's
-        engine = _engine_for(spec, protocol, needs, options)
-        if isinstance(engine, str) and engine.startswith("skip:"):
-            param = pytest.param(spec, marks=pytest.mark.skip(reason=engine[5:]))
-        else:
-            param = pytest.param(_Configured(str(engine), options), id=f"{engine}-configured")
+        param = configured_param(spec, protocol, needs, options)
         metafunc.parametrize("mqtt_broker", [param], indirect=True, scope="function")
         return
     if not missing:
@@ -173,46 +169,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     node.config.stash[_workers_key].extend(f"{entry} ({worker})" for entry in started)
 
 
-class _Configured(NamedTuple):
-    """A broker a test marked ``mqtt_broker(tls=True, ...)`` gets for itself."""
-
-    engine: str
-    options: dict[str, Any]
-
-
-def _engine_for(spec: str, protocol: int | None, needs: list[str], options: dict[str, Any]) -> str:
-    """The engine that starts a configured broker for ``spec``, or ``"skip:<reason>"``. amqtt
-    hands over to the embedded broker, as for a behaviour it lacks; a URL cannot be configured."""
-    if spec not in BROKERS and spec != "native":
-        return (
-            f"skip:mqtt-surge: --mqtt-broker={describe_spec(spec)} is a broker we did not start "
-            "and cannot configure (options: " + ", ".join(sorted(options)) + ")"
-        )
-    engine = broker_from_spec(spec)
-    gaps = engine.capabilities.missing(protocol, needs) + engine.capabilities.missing_options(
-        options
-    )
-    if not gaps:
-        return spec
-    if spec == "amqtt":
-        return "embedded"
-    return f"skip:mqtt-surge: {engine.engine} lacks {'; '.join(gaps)}"
-
-
-def _start_configured(spec: str, options: dict[str, Any]) -> BrokerBase:
-    __tracebackhide__ = True
-    try:
-        broker = broker_from_spec(spec, **options)
-        broker.start()
-    except (BrokerError, ConfigError) as exc:
-        pytest.fail(f"mqtt-surge could not start a {spec} broker with {options}: {exc}", False)
-    return broker
-
-
 @pytest.fixture
-def mqtt_broker_factory(
-    pytestconfig: pytest.Config, request: pytest.FixtureRequest
-) -> Iterator[Callable[..., BrokerBase]]:
+def mqtt_broker_factory(pytestconfig: pytest.Config) -> Iterator[Callable[..., BrokerBase]]:
     """Factory: ``broker = mqtt_broker_factory(tls=True, users={"app": "s3cret"}, acl="...")``
     starts a broker of the ``--mqtt-broker`` engine with those options (see
     :class:`~mqtt_surge.brokers.BrokerOptions`) and stops it when the test ends. An engine
@@ -220,27 +178,9 @@ def mqtt_broker_factory(
     a URL cannot be configured). Hand the broker object to ``mqtt_subscriber(...,
     broker=broker)``, ``Publisher(broker)`` or ``Subscriber(broker=broker)``: they take its
     URL, login and TLS context from it."""
-    spec = broker_spec(pytestconfig)
-    made: list[BrokerBase] = []
-
-    def make(**options: Any) -> BrokerBase:
-        __tracebackhide__ = True
-        try:
-            BrokerOptions.check(**options)
-        except ConfigError as exc:
-            error = exc
-        else:
-            engine = _engine_for(spec, None, [], options)
-            if engine.startswith("skip:"):
-                pytest.skip(engine[5:])
-            broker = _start_configured(engine, options)
-            made.append(broker)
-            return broker
-        raise error.with_traceback(None)
-
-    yield make
-    for broker in made:
-        broker.stop()
+    factory = BrokerFactory(broker_spec(pytestconfig))
+    yield factory
+    factory.stop()
 
 
 @pytest.fixture(scope="session")
@@ -252,8 +192,8 @@ def mqtt_broker(
     one marked with broker options (``mqtt_broker(tls=True, ...)``), a broker of its own."""
     __tracebackhide__ = True
     param = getattr(request, "param", None)
-    if isinstance(param, _Configured):
-        broker = _start_configured(param.engine, param.options)
+    if isinstance(param, Configured):
+        broker = start_configured(param.engine, param.options)
         try:
             yield broker
         finally:
