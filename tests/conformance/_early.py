@@ -72,3 +72,39 @@ class ConnectTimeoutCase:
     def close(self) -> None:
         self._silent.close()
         self._trickling.close()
+
+
+class SilentClientCase:
+    """A client that asks for no keepalive (0) on a broker whose Server Keep Alive is
+    ``keepalive`` s, connected at :meth:`start` and then silent: :meth:`outcome` is the Server
+    Keep Alive its CONNACK announced and how long after the CONNACK the broker closed the
+    connection (None if not within ``bound`` s)."""
+
+    def __init__(self, url: BrokerURL, bound: float) -> None:
+        self.url, self.bound = url, bound
+        self._thread = threading.Thread(target=self._run, name="silent-client-case", daemon=True)
+        self._elapsed: float | None = None
+        self.announced: int | None = None
+
+    def start(self) -> SilentClientCase:
+        self._raw = Raw(self.url)
+        self._raw.connect(f"silent-{time.monotonic_ns()}", level=5, keepalive=0)
+        self.announced = self._raw.connack.props.get(p.SERVER_KEEP_ALIVE)
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._raw.closes(self.bound)
+            self._elapsed = time.monotonic() - self._started
+        except AssertionError:
+            self._elapsed = None
+
+    def outcome(self) -> tuple[int | None, float | None]:
+        self._thread.join(self.bound + 30)
+        assert not self._thread.is_alive(), "the case did not finish"
+        return self.announced, self._elapsed
+
+    def close(self) -> None:
+        self._raw.close()

@@ -24,7 +24,7 @@ import pytest
 from mqtt_surge.brokers import BrokerBase
 
 from .._support import RESULTS_DIR, merge_results
-from ._early import ConnectTimeoutCase
+from ._early import ConnectTimeoutCase, SilentClientCase
 from ._peer import Peer
 from ._raw import Raw, unique
 from .statements import ALL
@@ -33,13 +33,26 @@ RESULTS = RESULTS_DIR / "conformance.json"
 STATEMENTS = RESULTS_DIR / "statements.json"
 _outcomes: dict[str, str] = {}
 _departs: dict[str, list[str]] = {}  # nodeid -> the statements its engine breaks
-_early: dict[str, ConnectTimeoutCase] = {}
+_early: dict[
+    str, Any
+] = {}  # "mosquitto": ConnectTimeoutCase, "keepalive-<engine>": SilentClientCase
 _early_brokers: list[BrokerBase] = []
 EARLY = "test_hostile.py::test_a_connection_that_never_completes_connect_is_closed[mosquitto]"
+EARLY_KEEPALIVE = "test_options.py::test_a_client_silent_past_the_server_keepalive_is_disconnected"
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start mosquitto's CONNECT-timeout case now, on a broker of its own (see _early.py)."""
+    """Start the cases whose wait is the broker's own clock now, on brokers of their own (see
+    _early.py): mosquitto's CONNECT timeout, and a silent client past the Server Keep Alive."""
+    for engine in ("embedded", "mosquitto"):
+        if any(item.nodeid.endswith(f"{EARLY_KEEPALIVE}[{engine}]") for item in session.items):
+            from mqtt_surge.brokers import broker_from_spec
+
+            from .test_options import SERVER_KEEPALIVE, SLOW_CLOSE
+
+            broker = broker_from_spec(engine, server_keepalive=SERVER_KEEPALIVE).start()
+            _early_brokers.append(broker)
+            _early[f"keepalive-{engine}"] = SilentClientCase(broker.url, SLOW_CLOSE).start()
     if any(item.nodeid.endswith(EARLY) for item in session.items):
         from mqtt_surge import MosquittoBroker
 
@@ -52,7 +65,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture
-def early_cases() -> dict[str, ConnectTimeoutCase]:
+def early_cases() -> dict[str, Any]:
     return _early
 
 
@@ -132,7 +145,7 @@ def departs(request: pytest.FixtureRequest) -> Callable[..., None]:
 
 def _engine_of(item: pytest.Item) -> str:
     params = getattr(item, "callspec", None)
-    for name in ("engine", "broker", "limited", "fresh", "configured"):
+    for name in ("engine", "broker", "limited", "fresh", "configured", "silent_case"):
         if params is not None and name in params.params:
             return str(params.params[name])
     return "embedded" if "embedded" in getattr(item, "fixturenames", ()) else "?"
