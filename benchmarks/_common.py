@@ -19,6 +19,8 @@ import wsproto
 import wsproto.events as wsevents
 
 from mqtt_surge import BrokerURL, parse_broker
+from mqtt_surge.mqtt.codec import split_packet
+from mqtt_surge.mqtt.packets import encode_subscribe
 from mqtt_surge.runtime import children as _children
 from mqtt_surge.runtime.wire import DISCONNECT, encode_connect, encode_publish, open_session
 
@@ -108,6 +110,47 @@ class RawPublisher:
         finally:
             self._sock.close()
             self._reader.join(5)  # it ends with the socket; leaves no thread to whoever counts
+
+
+class RawCounter:
+    """A raw-socket subscriber that only frames and counts PUBLISH packets: much faster than
+    paho, so a broker-side cost shows in the rate instead of hiding behind the client's."""
+
+    def __init__(self, url: BrokerURL, topic: str) -> None:
+        self._sock = open_session(url, timeout=10, client_id=f"bench-sub-{time.monotonic_ns()}")
+        self._sock.sendall(encode_subscribe(1, [(topic, 0)], False))
+        self._buffer = bytearray()
+        while not self._buffer:  # the SUBACK
+            self._buffer += self._sock.recv(65536)
+        self._buffer.clear()
+        self.count = 0
+        self.first = self.last = 0.0
+
+    def count_until(self, n: int, idle_timeout: float = 5.0) -> int:
+        self._sock.settimeout(idle_timeout)
+        buffer = self._buffer
+        while self.count < n:
+            try:
+                data = self._sock.recv(1 << 20)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            buffer += data
+            while (framed := split_packet(buffer)) is not None:
+                first, _, end = framed
+                del buffer[:end]
+                if first >> 4 == 3:  # PUBLISH
+                    now = time.perf_counter()
+                    self.count += 1
+                    if self.count == 1:
+                        self.first = now
+                    self.last = now
+        return self.count
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
 
 
 class PahoCounter:

@@ -5,6 +5,7 @@
     python benchmarks/brokers.py            # full run (a few minutes)
     python benchmarks/brokers.py --quick    # fewer messages and starts, for CI
     python benchmarks/brokers.py --listeners  # only the TLS / WebSocket section
+    python benchmarks/brokers.py --inspection  # only broker.packets on and off
 
 Listeners (issue 23): the start of a factory broker with ``tls=True`` (its certificate authority
 made, then started to a CONNACK over TLS) beside a plain one, in a warm process; and end-to-end
@@ -21,6 +22,7 @@ repetition, so machine noise hits both alike.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import ssl
@@ -29,10 +31,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from _common import (
     PahoCounter,
+    RawCounter,
     RawPublisher,
     WsRawPublisher,
     broker_in_child,
@@ -40,7 +44,7 @@ from _common import (
     stop_child,
 )
 
-from mqtt_surge import parse_broker
+from mqtt_surge import BrokerURL, parse_broker
 from mqtt_surge.runtime import children as _children
 
 RESULTS = Path(__file__).parent / "results"
@@ -81,6 +85,7 @@ with broker_from_spec({engine!r}, **{options!r}) as b:
     print(json.dumps({{"url": b.url.full, "ca": ca}}), flush=True)
     sys.stdin.read()
 """
+INSPECTION = {"packets on": {"inspect": True}, "packets off": {"inspect": False}}
 LISTENERS = {
     "tcp": {},
     "tls": {"tls": True},
@@ -139,10 +144,14 @@ def factory_starts_ms(engine: str, options: dict[str, object], runs: int) -> lis
     return times
 
 
-def listener_rate(engine: str, listener: str, n: int) -> tuple[float, int]:
-    """End-to-end QoS 0 rate with publisher and subscriber on one listener of ``engine``."""
+@contextlib.contextmanager
+def child_broker(
+    engine: str, options: dict[str, object]
+) -> Iterator[tuple[BrokerURL, ssl.SSLContext | None]]:
+    """A broker of ``engine`` with ``options`` in a child process: its URL, and a context that
+    trusts its CA when it has TLS."""
     proc = _children.popen(
-        [sys.executable, "-c", CHILD_LISTENER.format(engine=engine, options=LISTENERS[listener])],
+        [sys.executable, "-c", CHILD_LISTENER.format(engine=engine, options=options)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -150,8 +159,15 @@ def listener_rate(engine: str, listener: str, n: int) -> tuple[float, int]:
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        url = parse_broker(info["url"])
         tls = ssl.create_default_context(cafile=info["ca"]) if info["ca"] else None
+        yield parse_broker(info["url"]), tls
+    finally:
+        stop_child(proc)
+
+
+def listener_rate(engine: str, listener: str, n: int) -> tuple[float, int]:
+    """End-to-end QoS 0 rate with publisher and subscriber on one listener of ``engine``."""
+    with child_broker(engine, LISTENERS[listener]) as (url, tls):
         topic = f"bench/{uuid.uuid4().hex}"
         counter = PahoCounter(url, topic, tls=tls)
         publisher = WsRawPublisher(url, tls) if url.websocket else RawPublisher(url, tls)
@@ -159,13 +175,15 @@ def listener_rate(engine: str, listener: str, n: int) -> tuple[float, int]:
             counter.expect(n)
             publisher.send(topic, n)
             got = counter.wait()
-            rate = (got - 1) / (counter.last - counter.first) if got > 1 else 0.0
         finally:
             publisher.close()
             counter.close()
-    finally:
-        stop_child(proc)
-    return rate, n - got
+    return sustained(got, counter.first, counter.last), n - got
+
+
+def sustained(got: int, first: float, last: float) -> float:
+    # from the first message received to the last: the broker's sustained rate
+    return (got - 1) / (last - first) if got > 1 else 0.0
 
 
 def listeners_section(report: dict[str, object], n: int, repetitions: int, runs: int) -> None:
@@ -199,6 +217,43 @@ def listeners_section(report: dict[str, object], n: int, repetitions: int, runs:
     report["listeners"] = {"starts": starts, "rates": rates, "lost": lost}
 
 
+def raw_rate(options: dict[str, object], n: int) -> tuple[float, int]:
+    """The embedded broker's rate between a raw publisher and a raw counting subscriber."""
+    with child_broker("embedded", options) as (url, _tls):
+        topic = f"bench/{uuid.uuid4().hex}"
+        counter, publisher = RawCounter(url, topic), RawPublisher(url)
+        try:
+            publisher.send(topic, n)
+            got = counter.count_until(n)
+        finally:
+            publisher.close()
+            counter.close()
+    return sustained(got, counter.first, counter.last), n - got
+
+
+def inspection_section(report: dict[str, object], n: int, repetitions: int) -> None:
+    """The embedded broker's rate with ``broker.packets`` recording (the default) and without,
+    alternating within each repetition."""
+    rates: dict[str, list[float]] = {name: [] for name in INSPECTION}
+    lost = dict.fromkeys(INSPECTION, 0)
+    for _ in range(repetitions):
+        for name, options in INSPECTION.items():
+            rate, missing = raw_rate(options, n)
+            rates[name].append(rate)
+            lost[name] += missing
+    ratios = [a / b for a, b in zip(rates["packets on"], rates["packets off"], strict=True)]
+    print(
+        f"\n## broker.packets: QoS 0, {n:,} x 64 B, raw publisher and raw subscriber, "
+        f"{repetitions} alternating repetitions\n"
+    )
+    print("| embedded broker | msg/s, median (min-max) | lost |")
+    print("|---|---|---|")
+    for name, values in rates.items():
+        print(f"| {name} | {median_range(values)} | {lost[name]} |")
+    print(f"\non/off per repetition: {', '.join(f'{r:.2f}' for r in ratios)}")
+    report["inspection"] = {"rates": rates, "lost": lost, "on_to_off": ratios}
+
+
 def throughput(config: str, n: int) -> tuple[float, int]:
     proc, url = broker_in_child(CHILD_BROKER.format(config=config))
     try:
@@ -224,6 +279,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small run for CI")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--listeners", action="store_true", help="only the listeners section")
+    parser.add_argument("--inspection", action="store_true", help="only broker.packets on/off")
     args = parser.parse_args()
     n_msgs = 5_000 if args.quick else 20_000
     first_runs, later_runs = (3, 20) if args.quick else (5, 20)
@@ -237,7 +293,14 @@ def main() -> int:
     print(f"# broker benchmark ({report['date']}, {report['machine']})\n")
     if args.listeners:
         listeners_section(report, n_msgs, args.repetitions, later_runs)
-        return write(report, "brokers-listeners.json")
+        return write(
+            report, "brokers-listeners-quick.json" if args.quick else "brokers-listeners.json"
+        )
+    if args.inspection:
+        inspection_section(report, n_msgs, args.repetitions)
+        return write(
+            report, "brokers-inspection-quick.json" if args.quick else "brokers-inspection.json"
+        )
     print("| engine | first start, fresh process (ms) | later starts, median of 20 (ms) |")
     print("|---|---|---|")
     starts = {}
@@ -278,6 +341,7 @@ def main() -> int:
         f"(median {statistics.median(embedded):.2f}x)"
     )
     listeners_section(report, n_msgs, args.repetitions, later_runs)
+    inspection_section(report, n_msgs, args.repetitions)
     return write(report, "brokers-quick.json" if args.quick else "brokers.json")
 
 

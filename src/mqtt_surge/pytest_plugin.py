@@ -10,7 +10,6 @@ Installed with ``mqtt-surge[pytest]`` and registered through the ``pytest11`` en
 from __future__ import annotations
 
 import os
-import traceback
 import uuid
 import warnings
 from collections.abc import Callable, Generator, Iterator
@@ -24,7 +23,9 @@ from .runtime.url import BrokerURL
 from .subscriber._message import Message
 from .testing import Publisher, RecordingSubscriber
 from .testing._configured import BrokerFactory, Configured, configured_param, start_configured
+from .testing._report import callback_errors, packets_section
 from .testing._session import SessionBrokers, describe_spec
+from .testing.capture import Capture
 from .testing.faults import FaultProxy
 
 ENV_VAR = "MQTT_SURGE_BROKER"
@@ -33,6 +34,7 @@ FIXTURES = frozenset(
     {
         "mqtt_broker",
         "mqtt_broker_factory",
+        "mqtt_capture",
         "mqtt_topic",
         "mqtt_subscriber",
         "mqtt_publish",
@@ -268,6 +270,10 @@ def pytest_runtest_makereport(
     """A callback exception fails the test that owns the subscriber (at the end of its call
     phase, or at teardown for one that came while the subscriber stopped)."""
     report = yield
+    if report.when == "call" and report.failed:
+        section = packets_section(item)  # what the broker saw, beside pytest's captured logs
+        if section is not None:
+            report.sections.append(section)
     subscribers = item.stash.get(_subscribers_key, None)
     if not subscribers or report.when not in ("call", "teardown") or report.failed:
         return report
@@ -277,17 +283,8 @@ def pytest_runtest_makereport(
     if not new:
         return report
     seen.update(id(e) for _, e in new)
-    lines = [
-        f"{len(new)} exception(s) raised in mqtt_subscriber callbacks "
-        "(they run on worker threads, so the test itself did not see them):"
-    ]
-    for sub, error in new[:5]:
-        topics = ", ".join(f for f, _ in sub.topics)
-        lines.append(f"  [{topics}] {type(error).__name__}: {error}")
-    lines.append("\nThe first one:")
-    lines.append("".join(traceback.format_exception(new[0][1])).rstrip())
     report.outcome = "failed"
-    report.longrepr = "\n".join(lines)
+    report.longrepr = callback_errors(new)
     return report
 
 
@@ -313,6 +310,18 @@ def mqtt_publish(mqtt_publisher: Publisher) -> Callable[..., None]:
     """``mqtt_publish(topic, payload, qos=0, retain=False)``: returns when the publish is
     complete."""
     return mqtt_publisher.publish
+
+
+@pytest.fixture
+def mqtt_capture(mqtt_broker: BrokerBase) -> Capture:
+    """What clients publish from now on, seen from the broker's side (no subscription, nothing
+    missed): ``.messages``, ``.on(filter)``, ``.wait_for(count=1, timeout=5)``,
+    ``.assert_nothing(filter, within=0.5)``. Needs a broker that records packets (the embedded
+    one); elsewhere the test is skipped with the reason."""
+    missing = mqtt_broker.capabilities.missing(None, ["packet_capture"])
+    if missing:
+        pytest.skip(f"mqtt-surge: {mqtt_broker.engine} lacks {missing[0]}")
+    return Capture(mqtt_broker)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ SHOWN = [
     *sorted((ROOT / "examples" / "faults").glob("test_*.py")),
     *sorted((ROOT / "examples" / "mqtt5").glob("test_*.py")),
     *sorted((ROOT / "examples" / "production").glob("test_*.py")),
+    *sorted((ROOT / "examples" / "broker_view").glob("test_*.py")),
     ROOT / "examples" / "quickstart" / "subscriber.py",
     ROOT / "examples" / "brokers" / "engines.py",
     ROOT / "examples" / "brokers" / "tls.py",

@@ -36,7 +36,13 @@ FEATURES: dict[str, str] = {
     "subscription_identifiers": "MQTT 5 subscription identifiers come with matching messages",
     "topic_alias": "MQTT 5 topic aliases from the client are resolved",
     "will_delay": "MQTT 5 will delay: the will waits, and a reconnect in time cancels it",
+    # what only our own broker can do for a test
+    "packet_capture": "the broker's view: every packet in and out (broker.packets, mqtt_capture)",
+    "manual_clock": "a clock the test advances: expiry, will delay, keepalive (clock='manual')",
+    "protocol_faults": "protocol faults on demand: acks withheld, messages twice (broker.faults)",
 }
+# the embedded broker's own: no other engine can offer them
+OURS_ONLY = frozenset({"packet_capture", "manual_clock", "protocol_faults"})
 MQTT5_ONLY = frozenset(
     {
         "user_properties",

@@ -43,6 +43,7 @@ class BrokerOptions:
     max_session_expiry: int | None = None
     max_qos: int = 2
     outgoing_topic_aliases: bool = False
+    clock: str = "real"
 
     @classmethod
     def check(cls, **given: Any) -> BrokerOptions:  # noqa: PLR0912 - one check per option
@@ -73,6 +74,8 @@ class BrokerOptions:
                 "use_identity_as_username=True needs require_certificate=True: the login name "
                 "is the client certificate's common name"
             )
+        if given.get("clock", "real") not in ("real", "manual"):
+            raise ConfigError(f"clock must be 'real' or 'manual', got {given['clock']!r}")
         path = given.get("ws_path", DEFAULT_WS_PATH)
         if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in " ?#"):
             raise ConfigError(f"ws_path must be a URL path such as '/mqtt', got {path!r}")
@@ -142,4 +145,5 @@ OPTIONS: dict[str, str] = {
     "max_session_expiry": "the longest session expiry granted (MQTT 5, announced when lower)",
     "max_qos": "the highest QoS accepted (announced; subscriptions granted at most it)",
     "outgoing_topic_aliases": "the broker sets topic aliases on what it sends (MQTT 5)",
+    "clock": "'manual': a clock the test advances (broker.clock.advance(seconds))",
 }

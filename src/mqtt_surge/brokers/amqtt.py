@@ -13,7 +13,7 @@ from typing import Any, cast
 from ..runtime.errors import BrokerStartError, EngineNotInstalledError
 from ..runtime.loop import LoopThread
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
-from ._capabilities import FEATURES, MQTT5_ONLY, OPTIONS, Capabilities
+from ._capabilities import FEATURES, MQTT5_ONLY, OPTIONS, OURS_ONLY, Capabilities
 
 _AUTH_PLUGIN = "mqtt_surge.brokers._amqtt_auth.StaticCredentialsAuthPlugin"
 KEEPALIVE_CHECK = 0.25  # seconds between checks for connections silent past 1.5x keepalive
@@ -131,12 +131,14 @@ class AmqttBroker(BrokerBase):
         protocols=frozenset({4}),
         features=frozenset(FEATURES)
         - MQTT5_ONLY
+        - OURS_ONLY
         - {"redelivery", "dollar_topics", "shared_subscriptions"},
         options=frozenset(),
         reasons=(
             # amqtt has TLS, WebSockets and auth plugins of its own; none is wired to our
             # options, and tests that need them run on the embedded broker
             *((option, "not wired to amqtt's own settings; use embedded") for option in OPTIONS),
+            *((name, "only the embedded broker (ours) has it") for name in OURS_ONLY),
             ("protocol", "amqtt 0.12 speaks MQTT 3.1.1 only; use --mqtt-broker=embedded"),
             (
                 "redelivery",

@@ -19,7 +19,7 @@ from typing import IO, Any
 from ..runtime import children as _children
 from ..runtime.errors import BrokerStartError, ConfigError, EngineNotInstalledError
 from ._base import DEFAULT_STOP_TIMEOUT, BrokerBase, free_port, logger
-from ._capabilities import EVERYTHING, OPTIONS, Capabilities
+from ._capabilities import EVERYTHING, OPTIONS, OURS_ONLY, Capabilities
 
 # Debian installs mosquitto in /usr/sbin, which is not on an ordinary user's PATH
 FALLBACK_LOCATIONS: tuple[str, ...] = (
@@ -87,15 +87,17 @@ class MosquittoBroker(BrokerBase):
     engine = "mosquitto"
     capabilities = Capabilities(
         protocols=EVERYTHING.protocols,
-        features=EVERYTHING.features,
+        features=EVERYTHING.features - OURS_ONLY,
         options=frozenset(OPTIONS)
         - {
             "wildcard_subscriptions",
             "shared_subscriptions",
             "max_session_expiry",
             "outgoing_topic_aliases",
+            "clock",
         },
         reasons=(
+            *((name, "only the embedded broker (ours) has it") for name in (*OURS_ONLY, "clock")),
             ("wildcard_subscriptions", "mosquitto 2.0 has no setting: it always grants them"),
             ("shared_subscriptions", "mosquitto 2.0 has no setting: it always grants them"),
             ("max_session_expiry", "mosquitto 2.0 has no setting that caps or announces it"),

@@ -14,6 +14,7 @@ whose error says what was expected and what was seen.
 
 from __future__ import annotations
 
+from .capture import Capture
 from .publisher import PUBLISH_PROPERTIES, Publisher, publisher_client
 from .recorder import AsyncRecorder, Recorder, RecordingSubscriber, recorder_for
 from .sequence import (
@@ -34,6 +35,7 @@ __all__ = [
     "MAGIC",
     "PUBLISH_PROPERTIES",
     "AsyncRecorder",
+    "Capture",
     "Header",
     "Publisher",
     "Recorder",

@@ -24,9 +24,22 @@ no persistence to disk, no bridging.
 
 from __future__ import annotations
 
+from ._clock import Clock
+from ._faults import ProtocolFaults
+from ._inspect import PacketLog, PacketRecord
 from ._server import BrokerStats, EmbeddedBroker
+from ._state import ClientInfo
 
 # the name this broker had before it became the default; old command lines still use it
 NativeBroker = EmbeddedBroker
 
-__all__ = ["BrokerStats", "EmbeddedBroker", "NativeBroker"]
+__all__ = [
+    "BrokerStats",
+    "ClientInfo",
+    "Clock",
+    "EmbeddedBroker",
+    "NativeBroker",
+    "PacketLog",
+    "PacketRecord",
+    "ProtocolFaults",
+]

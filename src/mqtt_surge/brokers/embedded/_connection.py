@@ -4,11 +4,11 @@ bytes show they must be."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Protocol
 
 from ...mqtt import codec, packets
 from .._base import logger
+from ._inspect import WHOLE, PacketLog
 from ._state import INFLIGHT_WINDOW, Session, Will
 
 
@@ -17,6 +17,9 @@ class Broker(Protocol):
 
     max_packet_size: int
     connections: set[Connection]
+    packets: PacketLog
+
+    def now(self) -> float: ...
 
     def handle(self, conn: Connection, first: int, body: bytes) -> None: ...
 
@@ -34,11 +37,12 @@ class Connection(asyncio.Protocol):
         self.connected = False  # its CONNECT was accepted
         self.v5 = False
         self.keepalive = 0
-        self.last_in = time.monotonic()  # when its last whole packet arrived
+        self.last_in = broker.now()  # when its last whole packet arrived (the broker's clock)
         self.aliases: dict[int, str] = {}  # the client's topic aliases
         self.alias_out_max = 0  # ours, on what we send it (outgoing_topic_aliases)
         self.aliases_out: dict[str, int] = {}
         self.username: str | None = None
+        self.connect_packet: packets.Connect | None = None  # its CONNECT, once accepted
         self.clean_disconnect = False
         self.window = INFLIGHT_WINDOW
         self.max_packet = codec.MAX_PACKET_SIZE  # the most it accepts from us (MQTT 5 CONNECT)
@@ -58,7 +62,10 @@ class Connection(asyncio.Protocol):
         try:
             while (packet := self._next_packet()) is not None:
                 # keepalive counts whole control packets, not bytes [MQTT-3.1.2-24]
-                self.last_in = time.monotonic()
+                self.last_in = now = self.broker.now()
+                log = self.broker.packets
+                if log.enabled:
+                    log.record(now, self.client_id, "in", *packet, self.v5)
                 self.broker.handle(self, *packet)
                 if self.transport is None or self.transport.is_closing():
                     return
@@ -133,6 +140,11 @@ class Connection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            log = self.broker.packets
+            if log.enabled:
+                # the packet as written; its header is split when a test reads it (one write
+                # is one packet: every caller encodes one)
+                log.record(self.broker.now(), self.client_id, "out", WHOLE, data, self.v5)
             self.transport.write(data)
 
     def close(self) -> None:

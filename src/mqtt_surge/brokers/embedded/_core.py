@@ -3,6 +3,8 @@ changes. The layers below: ``_sessions`` (CONNECT, how sessions end), ``_routing
 
 from __future__ import annotations
 
+import asyncio
+
 from ...mqtt import codec, packets, topics
 from ._connection import Connection
 from ._routing import new_message
@@ -16,6 +18,11 @@ class Core(Sessions):
     # -- packets from clients --------------------------------------------------------------------
 
     def handle(self, conn: Connection, first: int, body: bytes) -> None:
+        self._handle(conn, first, body)
+        if self.faults.disconnects and conn.client_id in self.faults.disconnects:
+            self._count_down(conn)
+
+    def _handle(self, conn: Connection, first: int, body: bytes) -> None:
         kind = first >> 4
         packets.check_flags(first)
         if not conn.connected:
@@ -59,7 +66,7 @@ class Core(Sessions):
             raise codec.PacketError(problem, reason=0x90)  # "topic name invalid"
         if qos == 2 and mid in session.qos2_in:
             # a resend: routed once already
-            conn.write(packets.encode_ack(packets.PUBREC, mid, conn.v5))
+            self._ack(conn, packets.PUBREC, mid, 0, topic)
             return
         if qos == 2 and conn.v5 and len(session.qos2_in) >= self.receive_maximum:
             # more unreleased QoS 2 messages than the CONNACK allowed (MQTT 5 section 3.3.4)
@@ -73,18 +80,54 @@ class Core(Sessions):
                 kind = packets.PUBACK if qos == 1 else packets.PUBREC
                 conn.write(packets.encode_ack(kind, mid, conn.v5, 0x87))
             return
-        message = new_message(topic, payload, qos, retain, props, session.client_id)
+        message = new_message(topic, payload, qos, retain, props, session.client_id, self.now())
         if qos == 2:
             # held until its PUBREL, then published, as mosquitto does (the specification
             # allows either): a sender that never releases it publishes nothing
             session.qos2_in[mid] = message
             reason = 0 if self.subscriptions.any_match(topic, topics.levels(topic)) else 0x10
-            conn.write(packets.encode_ack(packets.PUBREC, mid, conn.v5, reason))
+            self._ack(conn, packets.PUBREC, mid, reason, topic)
             return
         # MQTT 5: 0x10, "no matching subscribers", where nobody got it (section 3.4.2.1)
         reason = 0 if self.publish_message(message) else 0x10
         if qos == 1:
-            conn.write(packets.encode_ack(packets.PUBACK, mid, conn.v5, reason))
+            self._ack(conn, packets.PUBACK, mid, reason, topic)
+
+    def _ack(self, conn: Connection, kind: int, mid: int, reason: int, topic: str) -> None:
+        """A PUBACK or PUBREC, unless a fault withholds or delays it."""
+        ack = packets.encode_ack(kind, mid, conn.v5, reason)
+        rule = self.faults.take("withhold_acks", topic) or self.faults.take("delay_acks", topic)
+        if rule is None:
+            conn.write(ack)
+            return
+        self.packets.record_fault(self.now(), conn.client_id, rule.kind, topic)
+        if rule.kind == "delay_acks":
+            asyncio.get_running_loop().call_later(rule.delay, conn.write, ack)
+
+    def _count_down(self, conn: Connection) -> None:
+        left = self.faults.disconnects[conn.client_id] - 1
+        if left > 0:
+            self.faults.disconnects[conn.client_id] = left
+            return
+        del self.faults.disconnects[conn.client_id]
+        self.packets.record_fault(self.now(), conn.client_id, "disconnect")
+        conn.abort()
+
+    def disconnect_after(self, client_id: str, after_packets: int) -> None:
+        """The ``disconnect`` fault: at once, or after that many more packets from the client."""
+        if after_packets:
+            self.faults.disconnects[client_id] = after_packets
+            return
+        session = self.sessions.get(client_id)
+        conn = session.connection if session is not None else None
+        if conn is not None:
+            self.packets.record_fault(self.now(), client_id, "disconnect")
+            conn.abort()
+
+    def drop_retained(self, topic: str) -> None:
+        """The ``drop_retained`` fault."""
+        self.packets.record_fault(self.now(), "", "drop_retained", topic)
+        self.retained.set(new_message(topic, b"", 0, True, None, "", self.now()))
 
     def _aliased(self, conn: Connection, alias: int, topic: str) -> str:
         """A client's topic alias [MQTT-3.3.2-12]: set with a topic, used without one."""

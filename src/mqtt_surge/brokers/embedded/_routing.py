@@ -6,12 +6,14 @@ counted), QoS 0 dropped and counted for a client that is not reading."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from ...mqtt import codec, packets, topics
 from .._acl import Access, Acl
+from ._clock import Clock
+from ._faults import FaultRules
+from ._inspect import PacketLog
 from ._state import Link, Message, Outgoing, Session, Subscription
 from ._trees import Retained, Subscriptions
 
@@ -23,10 +25,11 @@ def new_message(
     retain: bool,
     props: dict[int, Any] | None,
     sender: str,
+    now: float,
 ) -> Message:
     expires_at = None
     if props and codec.MESSAGE_EXPIRY in props:
-        expires_at = time.monotonic() + props[codec.MESSAGE_EXPIRY]
+        expires_at = now + props[codec.MESSAGE_EXPIRY]
     return Message(topic, payload, qos, retain, props or None, expires_at, sender)
 
 
@@ -38,9 +41,18 @@ class Router:
     locks."""
 
     def __init__(
-        self, max_queued_messages: int, max_queued_bytes: int, acl: Acl | None = None
+        self,
+        max_queued_messages: int,
+        max_queued_bytes: int,
+        acl: Acl | None = None,
+        clock: Clock | None = None,
+        packets: PacketLog | None = None,
     ) -> None:
         self.acl = acl
+        self.clock = clock or Clock()
+        self.now = self.clock.now
+        self.packets = packets if packets is not None else PacketLog()
+        self.faults = FaultRules()
         self.sessions: dict[str, Session] = {}
         self.subscriptions = Subscriptions()
         self.retained = Retained()
@@ -117,12 +129,16 @@ class Router:
                     ids.append(sub.sub_id)
                 targets[client_id] = (best, retain_flag or sub.retain_as_published, ids)
             shared += [(node, group, members) for group, members in node.shared.items()]
+        twice = self.faults.take("deliver_twice", topic) if targets else None
+        if twice is not None:
+            self.packets.record_fault(self.now(), message.sender, "deliver_twice", topic)
         for client_id, (best, retain_flag, ids) in targets.items():
             session = self.sessions.get(client_id)
             if session is not None:
                 # RETAIN is 0 on forwarding, unless retain-as-published [MQTT-3.3.1-9]/[-12]
                 qos = min(best.qos, message.qos)
-                self.deliver(session, message, qos, message.retain and retain_flag, ids)
+                for _ in range(2 if twice else 1):
+                    self.deliver(session, message, qos, message.retain and retain_flag, ids)
         for node, group, members in shared:
             # one member of the group gets it: take turns, preferring connected ones
             everyone = [(self.sessions[c], s) for c, s in members.items() if c in self.sessions]
@@ -187,7 +203,7 @@ class Router:
         ):
             message, qos, retain, ids = session.queue.popleft()
             session.queued_bytes -= len(message.payload) + len(message.topic)
-            if message.expires_at is not None and message.expires_at <= time.monotonic():
+            if message.expires_at is not None and message.expires_at <= self.now():
                 continue
             out = Outgoing(session.next_mid(), message, qos, retain, ids)
             session.inflight[out.mid] = out
@@ -223,7 +239,7 @@ class Router:
         if conn.v5:
             props = dict(message.props) if message.props else {}
             if message.expires_at is not None:
-                left = message.expires_at - time.monotonic()
+                left = message.expires_at - self.now()
                 if left <= 0 and not dup:
                     if out.qos and conn.session is not None:
                         conn.session.inflight.pop(out.mid, None)
@@ -246,3 +262,8 @@ class Router:
                 conn.session.inflight.pop(out.mid, None)
             return
         conn.write(data)
+        if out.qos and not dup and self.faults.take("redeliver_with_dup", message.topic):
+            self.packets.record_fault(
+                self.now(), conn.client_id, "redeliver_with_dup", message.topic
+            )
+            self.send(conn, out, dup=True)

@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from ...runtime.errors import BrokerStartError, ConfigError
 from ...runtime.loop import LoopThread
 from .._base import DEFAULT_STOP_TIMEOUT, BrokerBase, logger
 from .._options import BrokerOptions
+from ._clock import Clock
 from ._connection import Connection
 from ._core import Core
+from ._faults import ProtocolFaults
+from ._inspect import DEFAULT_MAX_RECORDS, PacketLog
 from ._sessions import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_PACKET_SIZE,
@@ -21,6 +25,7 @@ from ._sessions import (
     DEFAULT_MAX_QUEUED_MESSAGES,
     DEFAULT_MAX_TOPIC_LEVELS,
 )
+from ._state import ClientInfo
 from ._websocket import WebSocketLink, require_wsproto
 
 
@@ -72,6 +77,8 @@ class EmbeddedBroker(BrokerBase):
         max_queued_messages: int = DEFAULT_MAX_QUEUED_MESSAGES,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
         max_topic_levels: int = DEFAULT_MAX_TOPIC_LEVELS,
+        inspect: bool = True,
+        max_packet_records: int = DEFAULT_MAX_RECORDS,
         **options: Any,
     ) -> None:
         amqtt_only = sorted(set(options) - {f.name for f in dataclasses.fields(BrokerOptions)})
@@ -106,6 +113,19 @@ class EmbeddedBroker(BrokerBase):
         }
         self._stop_timeout = stop_timeout
         self._loop_thread = LoopThread("mqtt-surge-embedded-broker")
+        if isinstance(max_packet_records, bool) or not isinstance(max_packet_records, int):
+            raise ConfigError(f"max_packet_records must be an int >= 1, got {max_packet_records!r}")
+        if max_packet_records < 1:
+            raise ConfigError(f"max_packet_records must be an int >= 1, got {max_packet_records!r}")
+        #: every packet each client sent and received, decoded when read (``inspect=False``:
+        #: nothing recorded); kept across restarts, bounded (``.dropped`` counts what went)
+        self.packets = PacketLog(max_packet_records)
+        self.packets.enabled = bool(inspect)
+        #: the broker's clock: real time, or with ``clock="manual"`` one the test advances
+        self.clock = Clock(self.options.clock)
+        self.clock.on_advance(self._after_advance)
+        #: protocol faults on demand (acks withheld or late, messages twice, drops, refusals)
+        self.faults = ProtocolFaults(self._on_core)
         self._core: Core | None = None
         self._server: asyncio.Server | None = None
         self._ws_server: asyncio.Server | None = None
@@ -128,7 +148,12 @@ class EmbeddedBroker(BrokerBase):
     async def _serve(self) -> int:
         options = self.options
         core = self._core = Core(
-            options, self.logins, allow_anonymous=self.allows_anonymous(), **self._limits
+            options,
+            self.logins,
+            allow_anonymous=self.allows_anonymous(),
+            clock=self.clock,
+            packets=self.packets,
+            **self._limits,
         )
         loop = asyncio.get_running_loop()
         context = self.tls.server_context() if self.tls else None
@@ -158,6 +183,41 @@ class EmbeddedBroker(BrokerBase):
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)  # pace: periodic keepalive and expiry checks
             core.sweep()
+
+    def _on_core(self, action: Callable[[Core], Any]) -> Any:
+        """Run ``action(core)`` on the broker's loop; its result."""
+
+        async def call() -> Any:
+            if self._core is None:
+                raise RuntimeError(f"{self!r} is not running: start() it first")
+            return action(self._core)
+
+        if self._loop_thread.loop is None:
+            raise RuntimeError(f"{self!r} is not running: start() it first")
+        return self._loop_thread.run(call(), self._stop_timeout)
+
+    def _after_advance(self) -> None:
+        # what the new time makes due happens before advance() returns
+        if self._core is not None and self._loop_thread.loop is not None:
+            self._on_core(lambda core: core.sweep())
+
+    def wait_disconnected(self, client_id: str, timeout: float = 10.0) -> None:
+        """Return once the broker has no connection of ``client_id`` open (the client's
+        DISCONNECT handled, or its connection lost, and what that ends ended: its session if
+        it expires with it, its will if it had one). ``TimeoutError`` after ``timeout``."""
+
+        async def wait() -> None:
+            core = self._core
+            if core is not None:
+                await asyncio.wait_for(core.gone(client_id), timeout)
+
+        if self._loop_thread.loop is not None:
+            self._loop_thread.run(wait(), timeout + self._stop_timeout)
+
+    @property
+    def clients(self) -> list[ClientInfo]:
+        """The clients connected now, each with what its CONNECT said."""
+        return list(self._on_core(lambda core: core.clients()))
 
     def stats(self) -> BrokerStats:
         """What the broker holds now, and what it dropped for clients that did not keep up."""

@@ -3,20 +3,24 @@ connection lost, a will published or delayed, a session expired; what time alone
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import itertools
-import time
 from typing import Any
 
 from ...mqtt import codec, packets, topics
 from .._base import logger
 from .._options import BrokerOptions
+from ._clock import Clock
 from ._connection import Connection
+from ._faults import CONNACK_3_1_1
+from ._inspect import PacketLog
 from ._routing import Router, new_message
 from ._state import (
     NEVER,
     RECEIVE_MAXIMUM,
     TOPIC_ALIAS_MAX,
+    ClientInfo,
     Link,
     Session,
     Will,
@@ -52,16 +56,14 @@ class Sessions(Router):
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
         max_topic_levels: int = DEFAULT_MAX_TOPIC_LEVELS,
+        clock: Clock | None = None,
+        packets: PacketLog | None = None,
     ) -> None:
         options = options or BrokerOptions()
-        super().__init__(
-            options.max_queued_messages or DEFAULT_MAX_QUEUED_MESSAGES,
-            max_queued_bytes,
-            options.acl,
-        )
+        queued = options.max_queued_messages or DEFAULT_MAX_QUEUED_MESSAGES
+        super().__init__(queued, max_queued_bytes, options.acl, clock, packets)
         self.options = options
         self.max_topic_levels = max_topic_levels
-        # MQTT 5 needs a password to go with a user name no more than mosquitto does
         self.logins = {
             name.encode(): password.encode() for name, password in (logins or {}).items()
         }
@@ -74,6 +76,7 @@ class Sessions(Router):
         self.connect_timeout = connect_timeout
         self.connections: set[Connection] = set()
         self._ids = itertools.count(1)
+        self._gone: dict[str, list[asyncio.Future[None]]] = {}  # client id -> who waits
 
     def connect(self, conn: Connection, body: bytes) -> None:  # noqa: PLR0912, PLR0915 - the CONNECT's fields, in order
         try:
@@ -85,6 +88,14 @@ class Sessions(Router):
             return
         conn.v5 = v5 = packet.level == 5
         clean, props, client_id = packet.clean, packet.props, packet.client_id
+        if self.faults.refuse_connect is not None:
+            code, self.faults.refuse_connect = self.faults.refuse_connect, None
+            self.packets.record_fault(self.now(), client_id, "refuse_next_connect")
+            conn.write(
+                packets.encode_connack(False, code if v5 else CONNACK_3_1_1.get(code, 3), v5, {})
+            )
+            conn.close()
+            return
         conn.keepalive = packet.keepalive
         # one window each way, as mosquitto's max_inflight_messages is (20 unless told)
         conn.window = self.receive_maximum
@@ -104,7 +115,8 @@ class Sessions(Router):
             if problem is not None:
                 raise codec.MalformedPacket(f"will: {problem}")
             delay = float(will_props.pop(codec.WILL_DELAY, 0))
-            will = Will(new_message(topic, payload, qos, retain, will_props, client_id), delay)
+            message = new_message(topic, payload, qos, retain, will_props, client_id, self.now())
+            will = Will(message, delay)
             # a will the server could not publish is refused with CONNECT (MQTT 5 section
             # 3.2.2.3: 0x9A, 0x9B); mosquitto closes a 3.1.1 client without a CONNACK then
             refused = 0x9A if retain and not self.options.retain_available else None
@@ -190,6 +202,7 @@ class Sessions(Router):
         session.pending_will, session.will_due = None, None  # a reconnect in time: no will
         conn.session, conn.will = session, will
         conn.client_id, conn.connected = client_id, True
+        conn.connect_packet = packet
         conn.username = session.username = username
         conn.connect_expiry = session.expiry
         if v5:
@@ -233,20 +246,47 @@ class Sessions(Router):
             props[codec.MAXIMUM_PACKET_SIZE] = self.max_packet_size
         return props
 
+    def clients(self) -> list[ClientInfo]:
+        return [
+            ClientInfo(
+                client_id=c.client_id,
+                protocol=c.connect_packet.level,
+                keepalive=c.connect_packet.keepalive,
+                clean_start=c.connect_packet.clean,
+                session_expiry=c.session.expiry if c.session is not None else 0.0,
+                username=c.username,
+                will=c.connect_packet.will,
+                connect=c.connect_packet,
+            )
+            for c in self.connections
+            if c.connected and c.connect_packet is not None
+        ]
+
     def resumed(self, conn: Connection) -> None:
         if conn.session is not None:
             self.pump(conn.session)
 
     def closed(self, conn: Connection) -> None:
         session = conn.session
-        if session is None or session.connection is not conn:
-            return
-        session.connection = None
-        conn.session = None
-        self._lost(conn, session, taken_over=False)
+        if session is not None and session.connection is conn:
+            session.connection = None
+            conn.session = None
+            self._lost(conn, session, taken_over=False)
+        for waiter in self._gone.pop(conn.client_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def gone(self, client_id: str) -> asyncio.Future[None]:
+        """Done once no connection of ``client_id`` is open (at once if none is)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if any(c.client_id == client_id for c in self.connections):
+            self._gone.setdefault(client_id, []).append(waiter)
+        else:
+            waiter.set_result(None)
+        return waiter
 
     def _lost(self, conn: Link, session: Session, *, taken_over: bool) -> None:
-        now = time.monotonic()
+        now = self.now()
         session.ended_at = now
         will = None if conn.clean_disconnect else conn.will
         conn.will = None
@@ -278,7 +318,7 @@ class Sessions(Router):
     def sweep(self) -> None:
         """Connections without CONNECT or silent past their keepalive, will delays, session
         expiry: what time alone changes."""
-        now = time.monotonic()
+        now = self.now()
         for conn in list(self.connections):
             if not conn.connected:
                 if now - conn.last_in > self.connect_timeout:

@@ -46,6 +46,20 @@ class Outgoing:
     released: bool = False  # QoS 2: PUBREC came, PUBREL sent, waiting for PUBCOMP
 
 
+@dataclass(frozen=True)
+class ClientInfo:
+    """A connected client, as its CONNECT introduced it (``broker.clients``)."""
+
+    client_id: str
+    protocol: int  # 4: MQTT 3.1.1, 5: MQTT 5.0
+    keepalive: int  # as asked (a Server Keep Alive may have replaced it)
+    clean_start: bool
+    session_expiry: float  # seconds (inf: until a clean start)
+    username: str | None
+    will: Any  # the CONNECT's will (topic, payload, qos, retain, ..., properties), or None
+    connect: Any  # the whole decoded CONNECT (mqtt_surge.mqtt.Connect)
+
+
 @dataclass
 class Will:
     message: Message
@@ -69,6 +83,8 @@ class Link(Protocol):
     def write(self, data: bytes) -> None: ...
 
     def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 @dataclass
