@@ -17,7 +17,7 @@ from ._clock import Clock
 from ._connection import Connection
 from ._core import Core
 from ._faults import ProtocolFaults
-from ._inspect import DEFAULT_MAX_RECORDS, PacketLog
+from ._inspect import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, PacketLog
 from ._sessions import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_PACKET_SIZE,
@@ -79,6 +79,7 @@ class EmbeddedBroker(BrokerBase):
         max_topic_levels: int = DEFAULT_MAX_TOPIC_LEVELS,
         inspect: bool = True,
         max_packet_records: int = DEFAULT_MAX_RECORDS,
+        max_packet_bytes: int = DEFAULT_MAX_BYTES,
         **options: Any,
     ) -> None:
         amqtt_only = sorted(set(options) - {f.name for f in dataclasses.fields(BrokerOptions)})
@@ -113,13 +114,15 @@ class EmbeddedBroker(BrokerBase):
         }
         self._stop_timeout = stop_timeout
         self._loop_thread = LoopThread("mqtt-surge-embedded-broker")
-        if isinstance(max_packet_records, bool) or not isinstance(max_packet_records, int):
-            raise ConfigError(f"max_packet_records must be an int >= 1, got {max_packet_records!r}")
-        if max_packet_records < 1:
-            raise ConfigError(f"max_packet_records must be an int >= 1, got {max_packet_records!r}")
+        for name, bound in (
+            ("max_packet_records", max_packet_records),
+            ("max_packet_bytes", max_packet_bytes),
+        ):
+            if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+                raise ConfigError(f"{name} must be an int >= 1, got {bound!r}")
         #: every packet each client sent and received, decoded when read (``inspect=False``:
         #: nothing recorded); kept across restarts, bounded (``.dropped`` counts what went)
-        self.packets = PacketLog(max_packet_records)
+        self.packets = PacketLog(max_packet_records, max_packet_bytes)
         self.packets.enabled = bool(inspect)
         #: the broker's clock: real time, or with ``clock="manual"`` one the test advances
         self.clock = Clock(self.options.clock)
