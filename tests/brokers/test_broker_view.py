@@ -76,6 +76,7 @@ def test_every_packet_in_and_out_is_recorded_in_order_and_decoded(broker: Embedd
     assert publish.properties[p.USER_PROPERTY] == [("k", "v")]
     assert [x.time for x in mine] == sorted(x.time for x in mine)
     assert broker.packets.publishes(topic + "/#") == [publish]
+    assert broker.packets.latest(lambda x: x.client_id == me, 2) == mine[-2:]  # newest, in order
 
 
 def test_clients_are_the_connected_ones_with_their_connect(broker: EmbeddedBroker) -> None:
@@ -126,12 +127,12 @@ def test_a_session_expires_when_the_clock_says_so(manual: EmbeddedBroker) -> Non
     me = unique("c")
     r = connect(manual, me, clean=False, props={p.SESSION_EXPIRY: 300})
     r.send(p.encode_disconnect())
-    r.closes()
+    manual.wait_disconnected(me)  # the expiry runs from the broker's handling of it
     manual.clock.advance(299)
     back = Raw(manual.url)
     assert back.connect(me, level=5, clean=False, props={p.SESSION_EXPIRY: 300}) == (0, True)
     back.send(p.encode_disconnect())
-    back.closes()
+    manual.wait_disconnected(me)
     manual.clock.advance(300)
     again = Raw(manual.url)
     assert again.connect(me, level=5, clean=False, props={p.SESSION_EXPIRY: 300}) == (0, False)
@@ -141,14 +142,17 @@ def test_a_delayed_will_and_a_message_expiry_follow_the_clock(manual: EmbeddedBr
     topic = unique("t/")
     watcher = connect(manual, keepalive=0)
     watcher.subscribe((topic + "/#", 1))
+    dying_id = unique("c")
     dying = connect(
         manual,
+        dying_id,
         keepalive=0,
         will=(topic + "/will", b"x", 1, False),
         will_props={p.WILL_DELAY: 30},
         props={p.SESSION_EXPIRY: 60},  # the will waits for the earlier of the two
     )
     dying.close()
+    manual.wait_disconnected(dying_id)  # the will's delay runs from the broker's noticing
     assert publishes(watcher.barrier(), True) == []  # the delay has not passed
     manual.clock.advance(30)
     assert [m.topic for m in publishes(watcher.barrier(), True)] == [topic + "/will"]

@@ -17,20 +17,21 @@ def packets_section(item: Any) -> tuple[str, str] | None:
     funcargs = getattr(item, "funcargs", {})
     broker, prefix = funcargs.get("mqtt_broker"), funcargs.get("mqtt_topic")
     log = getattr(broker, "packets", None)
-    if log is None or not hasattr(log, "since") or not isinstance(prefix, str):
+    if log is None or not isinstance(prefix, str):
         return None
     under = f"{prefix}/#"
-    records = [
-        r
-        for r in log.since(0)
-        if (r.topic and topics.matches(under, r.topic))
-        or any(topics.matches(under, f) or f.startswith(prefix) for f, _, _ in r.subscriptions)
-    ]
+
+    def ours(r: Any) -> bool:
+        return bool(r.topic and topics.matches(under, r.topic)) or any(
+            f.startswith(prefix) for f, _, _ in r.subscriptions
+        )
+
+    if not hasattr(log, "latest"):
+        return None
+    records = log.latest(ours, SHOWN)
     if not records:
         return None
-    lines = [str(r) for r in records[-SHOWN:]]
-    if len(records) > SHOWN:
-        lines.insert(0, f"... {len(records) - SHOWN} earlier")
+    lines = [str(r) for r in records]
     return f"mqtt-surge: the broker's packets under {prefix}/", "\n".join(lines)
 
 

@@ -235,6 +235,20 @@ class PacketLog:
         """The records after ``seq`` (0: all kept)."""
         return [_decode_any(r) for r in self._snapshot() if r[0] > seq]
 
+    def latest(
+        self, predicate: Callable[[PacketRecord], bool], count: int, scan: int = 10_000
+    ) -> list[PacketRecord]:
+        """The newest ``count`` records ``predicate`` keeps, oldest first, looking at no more
+        than the newest ``scan`` (a failing test's report reads this: it must stay quick)."""
+        found: list[PacketRecord] = []
+        for raw in reversed(self._snapshot()[-scan:]):
+            record = _decode_any(raw)
+            if predicate(record):
+                found.append(record)
+                if len(found) == count:
+                    break
+        return found[::-1]
+
     @property
     def last_seq(self) -> int:
         with self._cond:
