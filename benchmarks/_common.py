@@ -29,6 +29,15 @@ def median_range(values: Sequence[float]) -> str:
     return f"{statistics.median(values):,.1f} ({min(values):,.1f}-{max(values):,.1f})"
 
 
+def discard(sock: socket.socket) -> None:
+    """Read and drop what the broker sends a publisher (its PUBACKs), so that it never backs up."""
+    try:
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
+
+
 class WsRawPublisher:
     """:class:`RawPublisher` over MQTT-over-WebSocket: the same pre-encoded packets, in binary
     messages of up to 64 KiB (wsproto frames them; the broker reads the stream across them)."""
@@ -47,7 +56,7 @@ class WsRawPublisher:
         self._sock.sendall(self._ws.send(wsevents.BytesMessage(data=connect)))
         self._await(wsevents.BytesMessage)  # the CONNACK
         self._sock.settimeout(None)
-        self._reader = threading.Thread(target=self._discard, daemon=True)
+        self._reader = threading.Thread(target=discard, args=(self._sock,), daemon=True)
         self._reader.start()
 
     def _await(self, kind: type) -> None:
@@ -55,13 +64,6 @@ class WsRawPublisher:
             self._ws.receive_data(self._sock.recv(65536) or None)
             if any(isinstance(event, kind) for event in self._ws.events()):
                 return
-
-    def _discard(self) -> None:
-        try:
-            while self._sock.recv(65536):
-                pass
-        except OSError:
-            pass
 
     def send(self, topic: str, n: int, size: int = 64) -> None:
         packets = b"".join(
@@ -87,15 +89,8 @@ class RawPublisher:
         self._sock = open_session(
             url, timeout=10, client_id=f"bench-pub-{time.monotonic_ns()}", tls_context=tls
         )
-        self._reader = threading.Thread(target=self._discard_acks, daemon=True)
+        self._reader = threading.Thread(target=discard, args=(self._sock,), daemon=True)
         self._reader.start()
-
-    def _discard_acks(self) -> None:
-        try:
-            while self._sock.recv(65536):
-                pass
-        except OSError:
-            pass
 
     def send_frames(self, data: bytes) -> None:
         """Write packets framed beforehand (so that framing is not in the measured window)."""

@@ -142,6 +142,10 @@ class Raw:
             data = self.sock.recv(65536)
         except ConnectionResetError:
             data = b""
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        """What the socket gave (empty: the broker closed it) goes into the packet stream."""
         if not data:
             self.eof = True
             raise Closed
@@ -247,15 +251,7 @@ class WsRaw(Raw):
         self.sock.sendall(self.ws.send(wsevents.TextMessage(data=text)))
         return self
 
-    def _fill(self, deadline: float) -> None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("no packet and no close within the timeout")
-        self.sock.settimeout(left)
-        try:
-            data = self.sock.recv(65536)
-        except ConnectionResetError:
-            data = b""
+    def _take(self, data: bytes) -> None:
         self.ws.receive_data(data or None)
         for event in self.ws.events():
             if isinstance(event, wsevents.AcceptConnection):

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..mqtt import topics
 from ..runtime.errors import ConfigError
+from ..subscriber._message import validate_filter
 
 
 class Capture:
@@ -23,11 +24,8 @@ class Capture:
                 f"{broker!r} does not record packets: capture needs the embedded broker "
                 "(--mqtt-broker=embedded, or a test marked mqtt_broker(needs=['packet_capture']))"
             )
-        problem = topics.filter_problem(topic_filter)
-        if problem is not None:
-            raise ConfigError(f"topic filter {topic_filter!r}: {problem}")
         self._log = log
-        self.filter = topic_filter
+        self.filter = validate_filter(topic_filter)
         self.filters: tuple[str, ...] = (topic_filter,)  # a message must match every one
         self.since = log.last_seq if since is None else since
 
@@ -49,11 +47,8 @@ class Capture:
 
     def on(self, topic_filter: str) -> Capture:
         """The same capture, on the topics ``topic_filter`` matches only."""
-        problem = topics.filter_problem(topic_filter)
-        if problem is not None:
-            raise ConfigError(f"topic filter {topic_filter!r}: {problem}")
         narrower = copy.copy(self)
-        narrower.filter = topic_filter
+        narrower.filter = validate_filter(topic_filter)
         narrower.filters = (*self.filters, topic_filter)
         return narrower
 

@@ -203,17 +203,9 @@ class PacketLog:
     def record_fault(self, at: float, client_id: str, fault: str, topic: str | None = None) -> None:
         """A fault the test injected, acting now: a record of ``direction="fault"`` (first byte
         -1; the body holds the fault's name and the topic)."""
-        if not self.enabled:
-            return
-        with self._cond:
-            self._seq += 1
-            body = (topic or "").encode()
-            self._raw.append(
-                (self._seq, at, client_id, "fault", -1, fault.encode() + b"\0" + body, False)
-            )
-            self._bytes += len(body)
-            if self._waiting:
-                self._cond.notify_all()
+        if self.enabled:
+            body = fault.encode() + b"\0" + (topic or "").encode()
+            self.record(at, client_id, "fault", -1, body, False)
 
     # -- the test's side ---------------------------------------------------------------------------
 

@@ -99,6 +99,8 @@ class EmbeddedBroker(BrokerBase):
             ("max_queued_messages", max_queued_messages),
             ("max_queued_bytes", max_queued_bytes),
             ("max_topic_levels", max_topic_levels),
+            ("max_packet_records", max_packet_records),
+            ("max_packet_bytes", max_packet_bytes),
         ):
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise ConfigError(f"{name} must be an int >= 1, got {limit!r}")
@@ -114,12 +116,6 @@ class EmbeddedBroker(BrokerBase):
         }
         self._stop_timeout = stop_timeout
         self._loop_thread = LoopThread("mqtt-surge-embedded-broker")
-        for name, bound in (
-            ("max_packet_records", max_packet_records),
-            ("max_packet_bytes", max_packet_bytes),
-        ):
-            if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
-                raise ConfigError(f"{name} must be an int >= 1, got {bound!r}")
         #: every packet each client sent and received, decoded when read (``inspect=False``:
         #: nothing recorded); kept across restarts, bounded (``.dropped`` counts what went)
         self.packets = PacketLog(max_packet_records, max_packet_bytes)
