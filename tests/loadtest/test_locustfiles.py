@@ -69,6 +69,17 @@ def test_throughput_passes(tmp_path: Path) -> None:
     assert data["probe_engine"] == "paho"  # the default
 
 
+def test_the_raw_client_passes_at_ten_times_the_default_rate(tmp_path: Path) -> None:
+    # 2 users x 3,000 msg/s (the default is 2 x 300): the documented way to load harder
+    _output, data = passing_locust(
+        "throughput", tmp_path, "--run-time", "4s", "--mqtt-client", "raw", "--mqtt-rate", "3000"
+    )
+    # more than the default pace could have sent in the whole run (2 x 300 x 4 s), with room
+    # for a loaded machine: the pace was lifted, and every message was still checked
+    assert data["sent"] > 2 * 300 * 4
+    assert data["stats"]["received"] >= data["sent"]
+
+
 def test_a_failing_threshold_fails_the_run(tmp_path: Path) -> None:
     code, output, data = run_locust(
         "throughput", tmp_path, "--run-time", "3s", "--check-min-rate", "10000000"
@@ -268,11 +279,15 @@ def test_fan_out_catches_a_subscriber_that_drops(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("carrier", "engine", "found_in"),
-    [("properties", "gmqtt", "properties"), ("field:seq", "paho", "field")],
+    ("carrier", "engine", "found_in", "client"),
+    [
+        ("properties", "gmqtt", "properties", "paho"),
+        ("field:seq", "paho", "field", "paho"),
+        ("properties", "paho", "properties", "raw"),
+    ],
 )
 def test_your_own_payloads_keep_the_checks(
-    tmp_path: Path, carrier: str, engine: str, found_in: str
+    tmp_path: Path, carrier: str, engine: str, found_in: str, client: str
 ) -> None:
     _output, data = passing_locust(
         "telemetry",
@@ -283,6 +298,8 @@ def test_your_own_payloads_keep_the_checks(
         carrier,
         "--probe-engine",
         engine,
+        "--mqtt-client",
+        client,
     )
     assert data["final"]["sequenced_by"] == {found_in: data["stats"]["received"]}
     assert data["stats"]["received"] >= data["sent"] > 0

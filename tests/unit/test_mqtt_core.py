@@ -72,6 +72,20 @@ def test_publish_round_trips(
     assert decoded == packets.Publish(topic, payload, qos, retain, dup, mid if qos else 0, props)
 
 
+@given(
+    topic=TOPIC, payload=st.binary(max_size=300), qos=st.integers(0, 2), mid=MID, v5=st.booleans()
+)
+def test_a_publish_framed_from_its_prefix_is_the_encoded_one(
+    topic: str, payload: bytes, qos: int, mid: int, v5: bool
+) -> None:
+    # the load suite's raw client frames each message as prefix + packet id + payload
+    framed = packets.publish_prefix(topic, qos, len(payload), v5)
+    framed += (mid.to_bytes(2, "big") if qos else b"") + (
+        codec.encode_properties(None) if v5 else b""
+    )
+    assert framed + payload == packets.encode_publish(topic, payload, qos, mid=mid, v5=v5)
+
+
 @given(topic=TOPIC, payload=st.binary(max_size=64), qos=st.integers(0, 1), mid=MID)
 def test_the_receive_path_reads_a_publish_as_the_general_decoder_does(
     topic: str, payload: bytes, qos: int, mid: int

@@ -17,6 +17,14 @@ from . import plugin as _plugin  # noqa: F401 - registers the listeners and opti
 from .checks import check, verdict
 from .fleet import MqttFleetUser
 from .run import SHORT_RUN, RunData
-from .user import MqttPublisherUser
+from .user import MqttFastPublisherUser, MqttPublisherUser
 
-__all__ = ["SHORT_RUN", "MqttFleetUser", "MqttPublisherUser", "RunData", "check", "verdict"]
+__all__ = [
+    "SHORT_RUN",
+    "MqttFastPublisherUser",
+    "MqttFleetUser",
+    "MqttPublisherUser",
+    "RunData",
+    "check",
+    "verdict",
+]

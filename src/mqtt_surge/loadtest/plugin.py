@@ -73,6 +73,13 @@ def _add_options(parser: Any) -> None:
     )
     add("--mqtt-rate", type=float, default=0.0, help="messages/s per user; 0: unpaced")
     add(
+        "--mqtt-client",
+        choices=("paho", "raw"),
+        default=None,
+        help="the publishers' client: paho, or raw (pre-framed packets on gevent sockets, QoS 0 "
+        "and 1, several times faster; default: the user class's, paho)",
+    )
+    add(
         "--mqtt-sequence-in",
         default=None,
         help="where publishers carry the sequence: header | properties (MQTT 5) | field:NAME "

@@ -19,9 +19,9 @@ class Sent:
         self._counts: dict[int, int] = {}
         self._reported: dict[int, int] = {}
 
-    def add(self, publisher_id: int) -> None:
+    def add(self, publisher_id: int, count: int = 1) -> None:
         with self._lock:
-            self._counts[publisher_id] = self._counts.get(publisher_id, 0) + 1
+            self._counts[publisher_id] = self._counts.get(publisher_id, 0) + count
 
     def snapshot(self) -> dict[int, int]:
         with self._lock:

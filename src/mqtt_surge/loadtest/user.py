@@ -12,8 +12,10 @@ from typing import Any, ClassVar
 
 from locust import User
 
+from ..mqtt.codec import USER_PROPERTY
 from ..runtime.errors import ConfigError
 from ..runtime.url import parse_broker
+from ..runtime.wire import open_session
 from ..subscriber.transports import paho as _paho
 from ..testing import new_publisher_id, publisher_client, sequenced_payload
 from ..testing.sequence import (
@@ -23,9 +25,11 @@ from ..testing.sequence import (
     pack_header,
     sequence_text,
 )
+from .raw import RawConnection
 from .run import SENT
 
 REQUEST_TYPE = "MQTT"
+CLIENTS = ("paho", "raw")
 
 
 def paced() -> Any:
@@ -62,6 +66,10 @@ class MqttPublisherUser(User):
       publish to the last PUBACK (QoS 1) or to the last packet written (QoS 0: local write time,
       not delivery).
     - ``connect_timeout`` (10 s) for the CONNACK in ``on_start``; ``publish_timeout`` (30 s).
+    - ``mqtt_client`` (``--mqtt-client`` overrides it): ``"paho"`` (any QoS, TCP, TLS,
+      WebSockets) or ``"raw"``: pre-framed packets on a gevent socket, QoS 0 and 1 over TCP or
+      TLS, several times paho's rate from one process (:mod:`mqtt_surge.loadtest.raw`;
+      :class:`MqttFastPublisherUser` is this user with ``"raw"``).
     - ``wait_time``: :func:`paced` by default: ``--mqtt-rate`` messages per second per user
       (0: as fast as the acknowledgements come back).
 
@@ -88,6 +96,7 @@ class MqttPublisherUser(User):
     sequence_in: ClassVar[str] = "header"
     connect_timeout: ClassVar[float] = 10.0
     publish_timeout: ClassVar[float] = 30.0
+    mqtt_client: ClassVar[str] = "paho"
     wait_time = paced()
 
     def __init__(self, environment: Any) -> None:
@@ -104,6 +113,13 @@ class MqttPublisherUser(User):
         self.next_publish_at = 0.0  # when the pace lets this user publish next
         chosen = getattr(environment.parsed_options, "mqtt_sequence_in", None)
         self.carrier = check_carrier(chosen or self.sequence_in)
+        client_kind = getattr(environment.parsed_options, "mqtt_client", None) or self.mqtt_client
+        if client_kind not in CLIENTS:
+            raise ConfigError(
+                f"mqtt_client must be one of {', '.join(CLIENTS)}, got {client_kind!r}"
+            )
+        self.client_kind = client_kind
+        self._raw: RawConnection | None = None
 
     @property
     def resolved_topic(self) -> str:
@@ -117,6 +133,9 @@ class MqttPublisherUser(User):
 
     def on_start(self) -> None:
         url = parse_broker(self.host or "localhost")
+        if self.client_kind == "raw":
+            self._start_raw(url)
+            return
         # no cap on QoS 1 in flight: a batch goes out at once
         protocol = 5 if self.carrier == "properties" else 4
         client = publisher_client(url, f"locust-{self.user_id}", protocol=protocol, inflight=0)
@@ -135,7 +154,32 @@ class MqttPublisherUser(User):
         if error is not None:
             raise error  # locust logs it; the user stops
 
+    def _start_raw(self, url: Any) -> None:
+        if url.websocket:
+            raise ConfigError(f"the raw client speaks TCP or TLS, not WebSockets ({url.redacted})")
+        level = 5 if self.carrier == "properties" else 4
+        started = time.perf_counter()
+        error: Exception | None = None
+        try:
+            sock = open_session(
+                url,
+                timeout=self.connect_timeout,
+                client_id=f"locust-{self.user_id}",
+                keepalive=0,  # no PINGREQ is ever sent: no keepalive limit to keep
+                level=level,
+            )
+        except Exception as exc:  # reported as the connect event, then raised as paho's is
+            error = exc
+        else:
+            self._raw = RawConnection(sock, v5=level == 5)
+        self._fire("connect", "connect", started, 0, error)
+        if error is not None:
+            raise error
+
     def on_stop(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         if self._client is not None:
             _paho.close(self._client)
             self._client = None
@@ -178,6 +222,8 @@ class MqttPublisherUser(User):
         count = batch or int(getattr(self.environment.parsed_options, "mqtt_batch", 0) or 0)
         count = count or self.batch
         size = payload_size or self.payload_size
+        if self._raw is not None:
+            return self._publish_raw(topic, qos, count, size)
         client = self._client
         started = time.perf_counter()
         error: Exception | None = None
@@ -204,9 +250,39 @@ class MqttPublisherUser(User):
         )
         return published
 
+    def _publish_raw(self, topic: str, qos: int, count: int, size: int) -> int:
+        assert self._raw is not None
+        started = time.perf_counter()
+        own = self.payload is not None or self.carrier != "header"
+        published, error = self._raw.publish(
+            topic,
+            qos,
+            self.publisher_id,
+            self._sequence,
+            count,
+            size,
+            self.publish_timeout,
+            message=self._raw_message if own else None,
+        )
+        self._fire(
+            self.event_name(qos, topic), "publish", started, published * size, error, published
+        )
+        return published
+
+    def _raw_message(self, sequence: int, size: int) -> tuple[bytes, dict[int, Any] | None]:
+        payload, text = self._parts(sequence, size)
+        return payload, None if text is None else {USER_PROPERTY: [(SEQUENCE_PROPERTY, text)]}
+
     def message(self, sequence: int, size: int) -> tuple[bytes, Any]:
         """The payload and MQTT 5 properties of message ``sequence``, the sequence where
         ``sequence_in`` says."""
+        payload, text = self._parts(sequence, size)
+        if text is None:
+            return payload, None
+        return payload, _paho.publish_properties({"UserProperty": [(SEQUENCE_PROPERTY, text)]})
+
+    def _parts(self, sequence: int, size: int) -> tuple[bytes, str | None]:
+        """The payload, and the sequence text when it travels in a user property."""
         if self.payload is None and self.carrier == "header":
             return sequenced_payload(self.publisher_id, sequence, size), None
         body = self._body(sequence)
@@ -214,8 +290,7 @@ class MqttPublisherUser(User):
             return pack_header(self.publisher_id, sequence) + _as_bytes(body, size), None
         text = sequence_text(self.publisher_id, sequence)
         if self.carrier == "properties":
-            properties = _paho.publish_properties({"UserProperty": [(SEQUENCE_PROPERTY, text)]})
-            return _as_bytes(body, size), properties
+            return _as_bytes(body, size), text
         document = body if isinstance(body, dict) else json.loads(body or "{}")
         if not isinstance(document, dict):
             raise ConfigError(f"sequence_in={self.carrier!r} needs a JSON object payload")
@@ -260,3 +335,13 @@ def _as_bytes(body: Any, size: int) -> bytes:
     if isinstance(body, dict):
         return json.dumps(body).encode()
     return str(body).encode()
+
+
+class MqttFastPublisherUser(MqttPublisherUser):
+    """:class:`MqttPublisherUser` on the raw client: pre-framed QoS 0 / 1 packets on a gevent
+    socket, 100 messages per request event by default (one event per batch keeps Locust's own
+    statistics off the profile). Same options, sequence carriers and checks."""
+
+    abstract = True
+    mqtt_client: ClassVar[str] = "raw"
+    batch: ClassVar[int] = 100

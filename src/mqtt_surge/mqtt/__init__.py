@@ -98,6 +98,7 @@ from .packets import (
     encode_subscribe,
     encode_unsuback,
     encode_unsubscribe,
+    publish_prefix,
 )
 
 __all__ = [
@@ -176,6 +177,7 @@ __all__ = [
     "encode_unsuback",
     "encode_unsubscribe",
     "packet",
+    "publish_prefix",
     "read_header",
     "read_varint",
     "split_packet",

@@ -18,6 +18,7 @@ from .codec import (
     encode_properties,
     packet,
     string,
+    varint,
 )
 from .topics import SHARE_PREFIX
 
@@ -85,6 +86,16 @@ def encode_publish(
     if v5:
         body += encode_properties(props)
     return packet(first, body + payload)
+
+
+def publish_prefix(topic: str | bytes, qos: int, payload_size: int, v5: bool = False) -> bytes:
+    """What precedes the packet id of every PUBLISH (no DUP, no RETAIN) of ``payload_size``
+    bytes on ``topic``: its fixed header and topic name. A sender of many such messages frames
+    each as this, the packet id (QoS > 0), ``encode_properties(None)`` (MQTT 5) and the
+    payload: the bytes :func:`encode_publish` makes, with no call per message."""
+    name = string(topic)
+    length = len(name) + (2 if qos else 0) + (1 if v5 else 0) + payload_size
+    return bytes((PUBLISH << 4 | qos << 1,)) + varint(length) + name
 
 
 def encode_ack(kind: int, mid: int, v5: bool, reason: int = 0) -> bytes:

@@ -13,7 +13,7 @@ import socket
 import ssl
 import time
 
-from ..mqtt.codec import split_packet
+from ..mqtt.codec import read_header, split_packet
 from ..mqtt.packets import CONNACK, decode_connack, encode_connect, encode_publish
 from ..mqtt.packets import DISCONNECT_PACKET as DISCONNECT
 from .errors import ConnectError, refusal
@@ -32,6 +32,18 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return buf
 
 
+def _recv_packet(sock: socket.socket) -> bytes:
+    """One whole packet: the first byte, the length (a varint of up to 4 bytes), the body. A
+    length that never ends is returned as it came, for the caller to refuse."""
+    head = _recv_exact(sock, 2)
+    while head[-1] & 0x80 and len(head) < 5:
+        head += _recv_exact(sock, 1)
+    header = None if head[-1] & 0x80 else read_header(head)
+    if header is not None and header[1] > len(head):
+        head += _recv_exact(sock, header[1] - len(head))
+    return head
+
+
 def open_session(
     url: BrokerURL,
     *,
@@ -40,9 +52,11 @@ def open_session(
     tls_context: ssl.SSLContext | None = None,
     clean_session: bool = True,
     keepalive: int = 60,
+    level: int = 4,
 ) -> socket.socket:
     """Connect, send CONNECT, wait for CONNACK; return the connected socket. Nothing here sends
     PINGREQ: with ``keepalive`` > 0 the caller must send a packet that often (0: no limit).
+    ``level`` 5 speaks MQTT 5 (whose CONNACK carries properties), 4 MQTT 3.1.1.
 
     Raises :class:`ConnectError` saying what was expected and what was seen.
     """
@@ -70,9 +84,10 @@ def open_session(
                 password=url.password,
                 keepalive=keepalive,
                 clean=clean_session,
+                level=level,
             )
         )
-        head = _recv_exact(sock, 4)
+        head = _recv_packet(sock)
     except TimeoutError as exc:
         sock.close()
         raise ConnectError(
@@ -89,7 +104,7 @@ def open_session(
         raise ConnectError(
             f"{where} answered CONNECT with {head.hex()} instead of a CONNACK", reason="protocol"
         )
-    rc = decode_connack(head[framed[1] :], False).code
+    rc = decode_connack(head[framed[1] :], level == 5).code
     if rc:
         sock.close()
         raise refusal(rc, where)
