@@ -73,17 +73,20 @@ def test_publish_round_trips(
 
 
 @given(
-    topic=TOPIC, payload=st.binary(max_size=300), qos=st.integers(0, 2), mid=MID, v5=st.booleans()
+    topic=TOPIC,
+    payload=st.binary(max_size=300),
+    qos=st.integers(0, 2),
+    mid=MID,
+    v5=st.booleans(),
+    retain=st.booleans(),
 )
 def test_a_publish_framed_from_its_prefix_is_the_encoded_one(
-    topic: str, payload: bytes, qos: int, mid: int, v5: bool
+    topic: str, payload: bytes, qos: int, mid: int, v5: bool, retain: bool
 ) -> None:
-    # the load suite's raw client frames each message as prefix + packet id + payload
-    framed = packets.publish_prefix(topic, qos, len(payload), v5)
-    framed += (mid.to_bytes(2, "big") if qos else b"") + (
-        codec.encode_properties(None) if v5 else b""
-    )
-    assert framed + payload == packets.encode_publish(topic, payload, qos, mid=mid, v5=v5)
+    # the broker's deliveries and the load suite's raw client frame from a prefix made once
+    prefix = packets.publish_prefix(topic, qos, len(payload), v5, retain)
+    framed = packets.frame_publish(prefix, qos, mid, payload, v5)
+    assert framed == packets.encode_publish(topic, payload, qos, retain, mid, v5=v5)
 
 
 @given(topic=TOPIC, payload=st.binary(max_size=64), qos=st.integers(0, 1), mid=MID)

@@ -98,6 +98,7 @@ from .packets import (
     encode_subscribe,
     encode_unsuback,
     encode_unsubscribe,
+    frame_publish,
     publish_prefix,
 )
 
@@ -176,6 +177,7 @@ __all__ = [
     "encode_subscribe",
     "encode_unsuback",
     "encode_unsubscribe",
+    "frame_publish",
     "packet",
     "publish_prefix",
     "read_header",

@@ -88,14 +88,26 @@ def encode_publish(
     return packet(first, body + payload)
 
 
-def publish_prefix(topic: str | bytes, qos: int, payload_size: int, v5: bool = False) -> bytes:
-    """What precedes the packet id of every PUBLISH (no DUP, no RETAIN) of ``payload_size``
-    bytes on ``topic``: its fixed header and topic name. A sender of many such messages frames
-    each as this, the packet id (QoS > 0), ``encode_properties(None)`` (MQTT 5) and the
-    payload: the bytes :func:`encode_publish` makes, with no call per message."""
+def publish_prefix(
+    topic: str | bytes, qos: int, payload_size: int, v5: bool = False, retain: bool = False
+) -> bytes:
+    """What precedes the packet id of every PUBLISH (no DUP, no properties) of ``payload_size``
+    bytes on ``topic``: its fixed header and topic name. Computed once, it frames any number of
+    such messages (:func:`frame_publish`) into the bytes :func:`encode_publish` makes."""
     name = string(topic)
     length = len(name) + (2 if qos else 0) + (1 if v5 else 0) + payload_size
-    return bytes((PUBLISH << 4 | qos << 1,)) + varint(length) + name
+    return bytes((PUBLISH << 4 | qos << 1 | (1 if retain else 0),)) + varint(length) + name
+
+
+_NO_PROPERTIES = b"\x00"
+
+
+def frame_publish(prefix: bytes, qos: int, mid: int, payload: bytes, v5: bool) -> bytes:
+    """A PUBLISH from its :func:`publish_prefix`: the packet id (QoS > 0), in MQTT 5 an empty
+    property list, the payload."""
+    if qos:
+        prefix += mid.to_bytes(2, "big")
+    return prefix + _NO_PROPERTIES + payload if v5 else prefix + payload
 
 
 def encode_ack(kind: int, mid: int, v5: bool, reason: int = 0) -> bytes:

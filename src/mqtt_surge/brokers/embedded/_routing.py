@@ -34,6 +34,11 @@ def new_message(
 
 
 RETAINED_SLICE = 500  # retained messages sent per turn of the loop: other clients go between
+ROUTES = 4096  # topics whose routes are kept (a bound: a client may publish to any number)
+# (client id, QoS, retain-as-published, subscription ids) per target; the shared groups
+Route = tuple[
+    list[tuple[str, int, bool, list[int]]], list[tuple[Any, str, dict[str, Subscription]]]
+]
 
 
 class Router:
@@ -58,6 +63,9 @@ class Router:
         self.retained = Retained()
         self.max_queued_messages = max_queued_messages
         self.max_queued_bytes = max_queued_bytes
+        # topic -> who gets its messages, while the subscriptions stay as they were
+        self._routes: dict[str, Route] = {}
+        self._routes_version = -1
         self.too_large = 0  # PUBLISH packets not sent: over the receiver's Maximum Packet Size
         self.dropped = 0  # messages dropped for clients that did not keep up, all of them
 
@@ -116,29 +124,23 @@ class Router:
     def route(self, message: Message) -> int:
         """Deliver ``message`` to every session whose subscription matches; how many there were."""
         topic = message.topic
-        targets: dict[str, tuple[Subscription, bool, list[int]]] = {}
-        shared = []
-        for node in self.subscriptions.matching(topic, topics.levels(topic)):
-            for client_id, sub in node.subs.items():
-                if sub.no_local and client_id == message.sender:
-                    continue
-                best, retain_flag, ids = targets.get(client_id, (sub, False, []))
-                if sub.qos > best.qos:
-                    best = sub
-                if sub.sub_id is not None:
-                    ids.append(sub.sub_id)
-                targets[client_id] = (best, retain_flag or sub.retain_as_published, ids)
-            shared += [(node, group, members) for group, members in node.shared.items()]
+        route = self._routes.get(topic)
+        if route is None or self._routes_version != self.subscriptions.version:
+            route = self._match(topic, message.sender)
+        targets, shared = route
         twice = self.faults.take("deliver_twice", topic) if targets else None
         if twice is not None:
             self.packets.record_fault(self.now(), message.sender, "deliver_twice", topic)
-        for client_id, (best, retain_flag, ids) in targets.items():
-            session = self.sessions.get(client_id)
+        sessions, deliver = self.sessions, self.deliver
+        for client_id, best_qos, retain_flag, ids in targets:
+            session = sessions.get(client_id)
             if session is not None:
                 # RETAIN is 0 on forwarding, unless retain-as-published [MQTT-3.3.1-9]/[-12]
-                qos = min(best.qos, message.qos)
-                for _ in range(2 if twice else 1):
-                    self.deliver(session, message, qos, message.retain and retain_flag, ids)
+                qos = min(best_qos, message.qos)
+                retain = message.retain and retain_flag
+                deliver(session, message, qos, retain, ids)
+                if twice:
+                    deliver(session, message, qos, retain, ids)
         for node, group, members in shared:
             # one member of the group gets it: take turns, preferring connected ones
             everyone = [(self.sessions[c], s) for c, s in members.items() if c in self.sessions]
@@ -149,8 +151,40 @@ class Router:
             node.turns[group] = turn + 1
             session, sub = connected[turn % len(connected)]
             ids = [sub.sub_id] if sub.sub_id is not None else []
-            self.deliver(session, message, min(sub.qos, message.qos), False, ids)
+            deliver(session, message, min(sub.qos, message.qos), False, ids)
         return len(targets) + len(shared)
+
+    def _match(self, topic: str, sender: str) -> Route:
+        """Who gets a message on ``topic`` from ``sender``: per client, the highest QoS of its
+        matching subscriptions, whether one is retain-as-published, and their identifiers
+        [MQTT-3.3.4-2]/[MQTT-3.3.4-3]; then the shared groups. Kept for the next message on
+        the topic until a subscription changes, unless a No Local one makes it the sender's."""
+        found: dict[str, tuple[int, bool, list[int]]] = {}
+        shared: list[tuple[Any, str, dict[str, Subscription]]] = []
+        own = False  # a No Local subscription matched: the route depends on the sender
+        for node in self.subscriptions.matching(topic, topics.levels(topic)):
+            for client_id, sub in node.subs.items():
+                if sub.no_local:
+                    own = True
+                    if client_id == sender:
+                        continue
+                qos, retain_flag, ids = found.get(client_id, (0, False, []))
+                if sub.sub_id is not None:
+                    ids.append(sub.sub_id)
+                found[client_id] = (
+                    max(qos, sub.qos),
+                    retain_flag or sub.retain_as_published,
+                    ids,
+                )
+            for group, members in node.shared.items():
+                shared.append((node, group, members))
+        route = ([(c, q, r, ids) for c, (q, r, ids) in found.items()], shared)
+        if not own:
+            if self._routes_version != self.subscriptions.version or len(self._routes) >= ROUTES:
+                self._routes.clear()  # stale, or as many topics as it keeps: start again
+                self._routes_version = self.subscriptions.version
+            self._routes[topic] = route
+        return route
 
     # -- delivery to one session ------------------------------------------------------------------
 
@@ -235,6 +269,19 @@ class Router:
         """Write one PUBLISH; one the client could not accept is dropped as if it were
         delivered and acknowledged [MQTT-3.1.2-24]/[MQTT-3.1.2-25]."""
         message = out.message
+        if not dup and (
+            not conn.v5
+            or (
+                message.props is None
+                and message.expires_at is None
+                and not out.sub_ids
+                and not conn.alias_out_max
+            )
+        ):
+            # no properties to send: framed from a prefix made once per message (one
+            # message to many subscribers is one encoding, not one per subscriber)
+            self._write(conn, out, self._framed(message, out, conn.v5))
+            return
         props = None
         if conn.v5:
             props = dict(message.props) if message.props else {}
@@ -254,9 +301,26 @@ class Router:
         data = packets.encode_publish(
             topic, message.payload, out.qos, out.retain, out.mid, dup, conn.v5, props
         )
+        if len(data) > conn.max_packet and fresh:  # never sent: the client does not know it
+            conn.aliases_out.pop(message.topic, None)
+        self._write(conn, out, data, dup)
+
+    @staticmethod
+    def _framed(message: Message, out: Outgoing, v5: bool) -> bytes:
+        prefixes = message.prefixes
+        if prefixes is None:
+            prefixes = message.prefixes = {}
+        key = (out.qos, out.retain, v5)
+        prefix = prefixes.get(key)
+        if prefix is None:
+            prefix = prefixes[key] = packets.publish_prefix(
+                message.topic, out.qos, len(message.payload), v5, out.retain
+            )
+        return packets.frame_publish(prefix, out.qos, out.mid, message.payload, v5)
+
+    def _write(self, conn: Link, out: Outgoing, data: bytes, dup: bool = False) -> None:
+        message = out.message
         if len(data) > conn.max_packet:
-            if fresh:  # never sent: the client does not know this alias
-                conn.aliases_out.pop(message.topic, None)
             self.too_large += 1
             if out.qos and conn.session is not None:
                 conn.session.inflight.pop(out.mid, None)

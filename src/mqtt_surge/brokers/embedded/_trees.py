@@ -67,11 +67,13 @@ class Subscriptions:
     def __init__(self) -> None:
         self._root = _Node()
         self.count = 0
+        self.version = 0  # changes with every add and remove: what was matched before is stale
 
     def size(self) -> int:
         return size(self._root)
 
     def add(self, client_id: str, sub: Subscription) -> None:
+        self.version += 1
         path = _path(self._root, sub.parts, create=True)
         assert path is not None
         node = path[-1]
@@ -81,6 +83,7 @@ class Subscriptions:
         members[client_id] = sub
 
     def remove(self, client_id: str, sub: Subscription) -> None:
+        self.version += 1
         path = _path(self._root, sub.parts, create=False)
         if path is None:
             return
