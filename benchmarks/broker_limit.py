@@ -9,7 +9,9 @@ sockets; receivers count bytes (every message of a scenario has the same size, s
 how many arrived, with no per-packet Python work). Scenarios: fan-in (8 publishers -> 1
 receiver), fan-out (1 publisher -> 8 receivers), many topics (1,000 topics -> 1 receiver on
 '#'), QoS 1 fan-in (the publishers read their PUBACKs), and retained (1,000 retained messages
-sent to one new subscription). The engines alternate within each repetition. "CPU per message"
+sent to one new subscription). "embedded" is the broker as the fixtures start it (the packet log
+on), "embedded-nolog" with ``inspect=False``, as ``mqtt-surge broker`` and the load suite run
+it. The engines alternate within each repetition. "CPU per message"
 is the broker process's user + system time over the messages it delivered (from /proc; 10 ms
 resolution, so only the larger runs say much).
 """
@@ -37,12 +39,20 @@ from mqtt_surge.runtime import children as _children
 from mqtt_surge.runtime.wire import open_session
 
 RESULTS = Path(__file__).parent / "results"
-ENGINES = ("embedded", "mosquitto", "amqtt")
+# the engines, and the embedded broker as the load suite's broker process runs it (the packet log
+# off: no test in that process reads it)
+SPECS = {
+    "embedded": ("embedded", {}),
+    "embedded-nolog": ("embedded", {"inspect": False}),
+    "mosquitto": ("mosquitto", {}),
+    "amqtt": ("amqtt", {}),
+}
+ENGINES = tuple(SPECS)
 PAYLOAD = 64
 CHILD = """
 import json, os, sys
 from mqtt_surge import broker_from_spec
-with broker_from_spec({engine!r}) as b:
+with broker_from_spec({spec!r}, **{options!r}) as b:
     pid = getattr(b, "pid", None) or os.getpid()  # mosquitto's own process, else this one
     print(json.dumps({{"url": b.url.full, "pid": pid}}), flush=True)
     sys.stdin.read()
@@ -113,7 +123,7 @@ def frames(topics: list[str], each: int, qos: int = 0, retain: bool = False) -> 
 
 def run_child(engine: str) -> tuple[subprocess.Popen[str], BrokerURL, int]:
     proc = _children.popen(
-        [sys.executable, "-c", CHILD.format(engine=engine)],
+        [sys.executable, "-c", CHILD.format(spec=SPECS[engine][0], options=SPECS[engine][1])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -20,6 +20,10 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     options: dict[str, object] = {"host": args.host, "port": args.port}
     if args.username is not None:
         options.update(username=args.username, password=args.password)
+    if args.engine == "embedded":
+        # no test shares this process to read its packet log (broker.packets): recording it
+        # would cost a load run's broker a fifth of its rate for nothing
+        options["inspect"] = False
     broker = broker_from_spec(args.engine, **options)
     with capture_signals() as stop, broker:
         # the URL alone on one line, so scripts can read it: url=$(mqtt-surge broker | head -1)

@@ -114,10 +114,9 @@ def encode_ack(kind: int, mid: int, v5: bool, reason: int = 0) -> bytes:
     """PUBACK, PUBREC, PUBREL or PUBCOMP: the packet id, and in MQTT 5 a reason code when it is
     not success."""
     first = kind << 4 | (2 if kind == PUBREL else 0)
-    body = struct.pack("!H", mid)
     if v5 and reason:
-        body += bytes((reason,))
-    return packet(first, body)
+        return bytes((first, 3)) + mid.to_bytes(2, "big") + bytes((reason,))
+    return bytes((first, 2)) + mid.to_bytes(2, "big")  # a broker sends one per message: no call
 
 
 def encode_subscribe(

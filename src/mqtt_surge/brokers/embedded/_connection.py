@@ -62,15 +62,18 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        broker = self.broker
+        log = broker.packets
+        now = broker.now()  # one reading for the packets that arrived together
         try:
             while (packet := self._next_packet()) is not None:
                 # keepalive counts whole control packets, not bytes [MQTT-3.1.2-24]
-                self.last_in = now = self.broker.now()
-                log = self.broker.packets
+                self.last_in = now
                 if log.enabled:
                     log.record(now, self.client_id, "in", *packet, self.v5)
-                self.broker.handle(self, *packet)
-                if self.transport is None or self.transport.is_closing():
+                broker.handle(self, *packet)
+                transport = self.transport
+                if transport is None or transport.is_closing():
                     return
         except codec.PacketError as exc:
             self.refuse(exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from ...mqtt import codec, packets, topics
+from ...mqtt.publish import read_head
 from ._connection import Connection
 from ._routing import new_message
 from ._sessions import Sessions
@@ -51,7 +52,16 @@ class Core(Sessions):
     def publish(self, conn: Connection, first: int, body: bytes) -> None:
         session = conn.session
         assert session is not None
-        topic, payload, qos, retain, _dup, mid, props = packets.decode_publish(first, body, conn.v5)
+        head = None if conn.v5 else read_head(first, body)
+        if head is None or "\x00" in head[0]:
+            # MQTT 5 (properties), QoS 2, and whatever the receive path's reader leaves to the
+            # general decoder, which refuses it as before
+            topic, payload, qos, retain, _dup, mid, props = packets.decode_publish(
+                first, body, conn.v5
+            )
+        else:
+            topic, qos, retain, mid, start = head
+            payload, props = body[start:], {}
         if qos > self.options.max_qos:
             # over the CONNACK's Maximum QoS (MQTT 5 section 3.2.2.3.4; mosquitto closes a 3.1.1
             # client's connection too)
@@ -80,7 +90,8 @@ class Core(Sessions):
                 kind = packets.PUBACK if qos == 1 else packets.PUBREC
                 conn.write(packets.encode_ack(kind, mid, conn.v5, 0x87))
             return
-        message = new_message(topic, payload, qos, retain, props, session.client_id, self.now())
+        # conn.last_in: the broker's clock when this packet arrived
+        message = new_message(topic, payload, qos, retain, props, session.client_id, conn.last_in)
         if qos == 2:
             # held until its PUBREL, then published, as mosquitto does (the specification
             # allows either): a sender that never releases it publishes nothing

@@ -187,9 +187,12 @@ class PacketLog:
         with self._lock:  # the plain lock: Condition's own __enter__ costs a Python call
             seq = self._seq = self._seq + 1
             raw = self._raw
+            if len(raw) >= self.max_records:  # full: the oldest goes as this one comes
+                self._bytes -= len(raw.popleft()[5])
+                self.dropped += 1
             raw.append((seq, at, client_id, direction, first, body, v5))
             self._bytes += len(body)
-            if len(raw) > self.max_records or self._bytes > self.max_bytes:
+            if self._bytes > self.max_bytes:
                 self._trim()
             if self._waiting:
                 self._cond.notify_all()

@@ -66,6 +66,9 @@ class Router:
         # topic -> who gets its messages, while the subscriptions stay as they were
         self._routes: dict[str, Route] = {}
         self._routes_version = -1
+        # (topic, QoS, RETAIN, MQTT 5, payload size) -> publish_prefix: the same for every
+        # delivery of that kind, whichever message and subscriber
+        self._prefixes: dict[tuple[str, int, bool, bool, int], bytes] = {}
         self.too_large = 0  # PUBLISH packets not sent: over the receiver's Maximum Packet Size
         self.dropped = 0  # messages dropped for clients that did not keep up, all of them
 
@@ -198,7 +201,16 @@ class Router:
         if qos == 0:
             # QoS 0 is not kept for an absent session, nor for one whose socket is not drained
             if conn is not None and not conn.paused:
-                self.send(conn, Outgoing(0, message, 0, retain, ids))
+                if conn.v5 and (
+                    message.props or message.expires_at is not None or ids or conn.alias_out_max
+                ):
+                    self.send(conn, Outgoing(0, message, 0, retain, ids))
+                    return
+                data = self._framed(message, 0, retain, 0, conn.v5)  # no properties to send
+                if len(data) > conn.max_packet:
+                    self.too_large += 1
+                else:
+                    conn.write(data)
             elif conn is not None:
                 self._drop(session)
             return
@@ -280,7 +292,8 @@ class Router:
         ):
             # no properties to send: framed from a prefix made once per message (one
             # message to many subscribers is one encoding, not one per subscriber)
-            self._write(conn, out, self._framed(message, out, conn.v5))
+            data = self._framed(message, out.qos, out.retain, out.mid, conn.v5)
+            self._write(conn, out, data)
             return
         props = None
         if conn.v5:
@@ -305,18 +318,17 @@ class Router:
             conn.aliases_out.pop(message.topic, None)
         self._write(conn, out, data, dup)
 
-    @staticmethod
-    def _framed(message: Message, out: Outgoing, v5: bool) -> bytes:
-        prefixes = message.prefixes
-        if prefixes is None:
-            prefixes = message.prefixes = {}
-        key = (out.qos, out.retain, v5)
-        prefix = prefixes.get(key)
+    def _framed(self, message: Message, qos: int, retain: bool, mid: int, v5: bool) -> bytes:
+        """A PUBLISH with no properties, framed from a prefix kept per topic and size."""
+        key = (message.topic, qos, retain, v5, len(message.payload))
+        prefix = self._prefixes.get(key)
         if prefix is None:
-            prefix = prefixes[key] = packets.publish_prefix(
-                message.topic, out.qos, len(message.payload), v5, out.retain
+            if len(self._prefixes) >= ROUTES:
+                self._prefixes.clear()  # a bound: topics and sizes are the clients' to choose
+            prefix = self._prefixes[key] = packets.publish_prefix(
+                message.topic, qos, len(message.payload), v5, retain
             )
-        return packets.frame_publish(prefix, out.qos, out.mid, message.payload, v5)
+        return packets.frame_publish(prefix, qos, mid, message.payload, v5)
 
     def _write(self, conn: Link, out: Outgoing, data: bytes, dup: bool = False) -> None:
         message = out.message

@@ -22,10 +22,6 @@ class Message:
     props: dict[int, Any] | None
     expires_at: float | None
     sender: str
-    # (QoS, RETAIN, MQTT 5) -> publish_prefix: made once per variant its deliveries need
-    prefixes: dict[tuple[int, bool, bool], bytes] | None = field(
-        default=None, compare=False, repr=False
-    )
 
 
 @dataclass
