@@ -2,6 +2,12 @@
 
     python benchmarks/locust_fleet.py          # fleet 1,000/5,000/10,000; MqttUser 1,000/2,000
     python benchmarks/locust_fleet.py --fleet 10000 --builtin 1000 --hold 20
+    python benchmarks/locust_fleet.py --fleet "" --builtin "" --spread 50000:3:3:0.1   # 50,000
+
+``--spread connections:processes[:brokers[:rate]]``: a fleet over Locust's --processes, spread
+over that many mosquitto processes (one process holds at most its open-file limit of
+connections: 20,000 here, where the hard limit cannot be raised), each device publishing
+``rate`` msg/s (default 1).
 
 One mosquitto (MosquittoBroker); each configuration is one headless Locust run, publishers only
 (--no-probe), every device or user publishing 1 QoS 0 message a second. The Locust process is
@@ -71,26 +77,35 @@ def _rss_mb(pid: int) -> float:
     return pages * PAGE_KB / 1024
 
 
-def _established_to(port: int) -> int:
-    """Client-side TCP connections to ``port`` on this machine that are ESTABLISHED."""
+def _established_to(ports: list[int]) -> int:
+    """Client-side TCP connections to ``ports`` on this machine that are ESTABLISHED."""
     count = 0
+    wanted = set(ports)
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             parts = line.split()
-            if parts[3] == "01" and int(parts[2].rsplit(":", 1)[1], 16) == port:
+            if parts[3] == "01" and int(parts[2].rsplit(":", 1)[1], 16) in wanted:
                 count += 1
     return count
 
 
 def run(
-    kind: str, connections: int, url: str, port: int, hold: float, processes: int = 1
+    kind: str,
+    connections: int,
+    urls: list[str],
+    ports: list[int],
+    hold: float,
+    processes: int = 1,
+    rate: float = 1.0,
 ) -> dict[str, Any]:
+    port = ports[0]
     if kind == "fleet":
         users = max(1, connections // 100)
         command = [
-            LOCUST, "-f", str(ROOT / "locustfiles" / "fleet.py"), "--host", url,
+            LOCUST, "-f", str(ROOT / "locustfiles" / "fleet.py"), "--host", ",".join(urls),
             "--users", str(users), "--spawn-rate", str(max(1, users // 5)),
             "--mqtt-fleet-devices", str(connections // users), "--no-probe",
+            "--mqtt-device-rate", str(rate),
             *(["--processes", str(processes)] if processes > 1 else []),
         ]  # fmt: skip
         env = dict(os.environ)
@@ -116,7 +131,7 @@ def run(
             time.sleep(0.5)  # pace: sampling
             if base_rss is None:
                 base_rss = _rss_mb(proc.pid)
-            held = _established_to(port)
+            held = _established_to(ports)
             now = time.monotonic()
             if held > peak:
                 peak, grew_at = held, now
@@ -128,7 +143,7 @@ def run(
         # the steady state, whatever was reached, is what is measured
         cpu_before = _cpu_seconds(proc.pid)
         time.sleep(hold)  # pace: the measurement window
-        held = _established_to(port)
+        held = _established_to(ports)
         cpu = (_cpu_seconds(proc.pid) - cpu_before) / hold * 100
         rss = _rss_mb(proc.pid)
     finally:
@@ -143,6 +158,8 @@ def run(
     return {
         "kind": kind,
         "processes": processes,
+        "brokers": len(ports),
+        "device_rate": rate,
         "asked": connections,
         "held": held,
         "peak": peak,
@@ -163,19 +180,32 @@ def main() -> int:
     parser.add_argument(
         "--spread",
         default="18000:2",
-        help="connections:processes: fleet runs with Locust's --processes (all processes counted)",
+        help="connections:processes[:brokers[:rate]]: fleet runs with Locust's --processes (all "
+        "processes counted), over that many mosquitto processes, devices at rate msg/s",
     )
     parser.add_argument("--hold", type=float, default=15.0, help="seconds at full strength")
     args = parser.parse_args()
     rows = []
-    with MosquittoBroker() as broker:
-        plan = [("fleet", int(n), 1) for n in args.fleet.split(",") if n]
-        plan += [("builtin", int(n), 1) for n in args.builtin.split(",") if n]
-        for spread in (p for p in args.spread.split(",") if p):
-            count, _, processes = spread.partition(":")
-            plan.append(("fleet", int(count), int(processes or 1)))
-        for kind, size, processes in plan:
-            row = run(kind, size, broker.url.full, broker.port, args.hold, processes)
+    plan = [("fleet", int(n), 1, 1, 1.0) for n in args.fleet.split(",") if n]
+    plan += [("builtin", int(n), 1, 1, 1.0) for n in args.builtin.split(",") if n]
+    for spread in (p for p in args.spread.split(",") if p):
+        count, processes, brokers, rate = ([*spread.split(":"), "", "", ""])[:4]
+        plan.append(("fleet", int(count), int(processes or 1), int(brokers or 1), float(rate or 1)))
+    with contextlib.ExitStack() as stack:
+        started: list[MosquittoBroker] = []
+        for kind, size, processes, brokers, rate in plan:
+            while len(started) < brokers:  # each holds at most its open-file limit
+                started.append(stack.enter_context(MosquittoBroker()))
+            use = started[:brokers]
+            row = run(
+                kind,
+                size,
+                [b.url.full for b in use],
+                [b.port for b in use],
+                args.hold,
+                processes,
+                rate,
+            )
             rows.append(row)
             print(json.dumps(row), flush=True)
     names = {"fleet": "mqtt-surge MqttFleetUser", "builtin": "locust.contrib.mqtt.MqttUser"}
@@ -183,13 +213,14 @@ def main() -> int:
         f"\n# one Locust process, QoS 0 at 1 msg/s per connection ({time.strftime('%Y-%m-%d')})\n"
     )
     print(
-        "| user class | processes | asked | held (peak) | connect rate /s | CPU % of a core "
-        "| CPU % per 1,000 | RSS MB | RSS MB per 1,000 |"
+        "| user class | processes | brokers | msg/s per device | asked | held (peak) "
+        "| connect rate /s | CPU % of a core | CPU % per 1,000 | RSS MB | RSS MB per 1,000 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {names[r['kind']]} | {r['processes']} | {r['asked']:,} | {r['held']:,} "
+            f"| {names[r['kind']]} | {r['processes']} | {r['brokers']} | {r['device_rate']:g} "
+            f"| {r['asked']:,} | {r['held']:,} "
             f"({r['peak']:,}) | {r['connect_rate'] or '-'} "
             f"| {r['cpu_percent']} | {r['cpu_percent_per_1000']} | {r['rss_mb']} "
             f"| {r['rss_growth_mb_per_1000']} |"

@@ -240,6 +240,7 @@ class MosquittoBroker(BrokerBase):
             [exe, "-c", str(conf)],
             # SIGKILL: a broker paused with SIGSTOP (pause()) would never act on a SIGTERM
             death_signal=signal.SIGKILL,
+            open_files=True,  # a descriptor per client: a load test's fleet holds thousands
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

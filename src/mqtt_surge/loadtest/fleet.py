@@ -10,13 +10,21 @@ small greenlet per device that counts its PUBACKs. Packets are pre-framed by
 
 Request events, so that Locust's statistics stay cheap at fleet scale: one ``connect`` per
 device (its CONNACK time), and one ``publish`` per round per Locust user, whose response time is
-the time spent writing the round (not its pauses) and ``response_length`` the messages it sent.
+the time spent writing the round (not its pauses) and ``response_length`` the messages it sent;
+``reconnect`` per device whose connection ended and was opened again.
+
+A device whose connection ends (the broker closed it, a write failed) reconnects, as a real
+device does, after a back-off of 1 s doubling to 30 s with jitter (so that a broker that
+dropped thousands at once is not hit by all of them in the same second), from 1 s again after
+a success. ``--host`` may list several brokers (``mqtt://a:1883,mqtt://b:1883``): the devices
+are spread over them in turn, for fleets larger than one broker process may hold.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import random
 import socket
 import time
 import uuid
@@ -36,15 +44,28 @@ from .run import SENT
 REQUEST_TYPE = "MQTT-FLEET"
 
 
+RECONNECT_MIN, RECONNECT_MAX = 1.0, 30.0  # seconds: a device's back-off, doubling between
+
+
 class Device:
-    """One connected device: its socket, publisher id, sequence and packet ids."""
+    """One device: its socket (None while it reconnects), publisher id, sequence, packet ids."""
 
-    __slots__ = ("client_id", "inflight", "mids", "publisher_id", "sequence", "sock", "topic")
+    __slots__ = (
+        "client_id",
+        "inflight",
+        "mids",
+        "publisher_id",
+        "sequence",
+        "sock",
+        "topic",
+        "url",
+    )
 
-    def __init__(self, client_id: str, topic: str, sock: socket.socket) -> None:
+    def __init__(self, client_id: str, topic: str, sock: socket.socket | None, url: Any) -> None:
         self.client_id = client_id
         self.topic = topic
-        self.sock = sock
+        self.sock: socket.socket | None = sock
+        self.url = url
         self.publisher_id = new_publisher_id()
         self.sequence = itertools.count()
         self.mids = itertools.cycle(range(1, 65536))
@@ -52,6 +73,8 @@ class Device:
 
     def publish(self, qos: int, size: int) -> OSError | None:
         """Publish the next message; the error if the connection failed."""
+        if self.sock is None:
+            return None  # reconnecting: nothing to publish on
         payload = sequenced_payload(self.publisher_id, next(self.sequence), size)
         mid = next(self.mids) if qos else 0
         if qos:
@@ -64,12 +87,12 @@ class Device:
             SENT.add(self.publisher_id)  # QoS 0: sent once written
         return None
 
-    def read_acks(self) -> None:
+    def read_acks(self, sock: socket.socket) -> None:
         """Count PUBACKs until the connection ends (a greenlet of its own, QoS 1 only)."""
         buffer = b""
         while True:
             try:
-                chunk = self.sock.recv(65536)
+                chunk = sock.recv(65536)
             except OSError:
                 return
             if not chunk:
@@ -86,9 +109,11 @@ class Device:
                     SENT.add(publisher_id)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.sendall(DISCONNECT)
-        self.sock.close()
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.sendall(DISCONNECT)
+            sock.close()
 
 
 class MqttFleetUser(User):
@@ -119,7 +144,9 @@ class MqttFleetUser(User):
         super().__init__(environment)
         self.user_id = uuid.uuid4().hex[:8]
         self.fleet: list[Device] = []
-        self._readers: list[gevent.Greenlet] = []
+        self._readers: set[gevent.Greenlet] = set()  # one per QoS 1 device's connection
+        self._reconnecting: set[gevent.Greenlet] = set()
+        self._stopping = False
         options = environment.parsed_options
         self._devices = int(getattr(options, "mqtt_fleet_devices", 0) or 0) or self.devices
         self._rate = float(getattr(options, "mqtt_device_rate", 0) or 0) or self.device_rate
@@ -127,35 +154,65 @@ class MqttFleetUser(User):
         self._qos = self.qos if chosen is None else int(chosen)
 
     def on_start(self) -> None:
-        url = parse_broker(self.host or "localhost")
+        urls = [parse_broker(one) for one in (self.host or "localhost").split(",")]
         prefix = getattr(self.environment.parsed_options, "mqtt_topic", None) or "mqtt-surge/load"
         pool = Pool(self.connect_concurrency)
         for index in range(self._devices):
-            pool.spawn(self._connect, url, prefix, index)
+            pool.spawn(self._connect, urls[index % len(urls)], prefix, index)
         pool.join()
 
-    def _connect(self, url: Any, prefix: str, index: int) -> None:
-        client_id = f"fleet-{self.user_id}-{index}"
+    def _open(self, device: Device, name: str) -> Exception | None:
+        """Connect ``device``; the error if it could not, reported as request ``name``."""
         started = time.perf_counter()
         error: Exception | None = None
         try:
-            sock = open_session(url, timeout=self.connect_timeout, client_id=client_id, keepalive=0)
-        except Exception as exc:  # counted as a failed connect; the device stays out
+            device.sock = open_session(
+                device.url, timeout=self.connect_timeout, client_id=device.client_id, keepalive=0
+            )
+        except Exception as exc:  # a failed connect is counted, not raised
             error = exc
         else:
-            topic = self.topic.format(prefix=prefix, user=self.user_id, device=index)
-            device = Device(client_id, topic, sock)
-            self.fleet.append(device)
             if self._qos:
-                self._readers.append(gevent.spawn(device.read_acks))
+                reader = gevent.spawn(self._read, device, device.sock)
+                self._readers.add(reader)
+                reader.link(self._readers.discard)  # a reconnect's new reader replaces it
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE,
-            name="connect",
+            name=name,
             response_time=(time.perf_counter() - started) * 1000,
             response_length=0,
             exception=error,
             context={},
         )
+        return error
+
+    def _connect(self, url: Any, prefix: str, index: int) -> None:
+        topic = self.topic.format(prefix=prefix, user=self.user_id, device=index)
+        device = Device(f"fleet-{self.user_id}-{index}", topic, None, url)
+        if self._open(device, "connect") is None:
+            self.fleet.append(device)  # one that never connected stays out, as it did
+
+    def _read(self, device: Device, sock: socket.socket) -> None:
+        device.read_acks(sock)
+        if device.sock is sock and not self._stopping:  # the broker ended it: not us
+            self._lost(device)
+
+    def _lost(self, device: Device) -> None:
+        """The device's connection ended: close it, and connect again in the background."""
+        sock, device.sock = device.sock, None
+        if sock is not None:
+            sock.close()
+        greenlet = gevent.spawn(self._reconnect, device)
+        self._reconnecting.add(greenlet)
+        greenlet.link(self._reconnecting.discard)
+
+    def _reconnect(self, device: Device) -> None:
+        delay = RECONNECT_MIN
+        while not self._stopping:
+            gevent.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - pace: back-off, jittered
+            if self._stopping or self._open(device, "reconnect") is None:
+                return
+            delay = min(delay * 2, RECONNECT_MAX)
 
     @task
     def publish_round(self) -> None:
@@ -172,11 +229,14 @@ class MqttFleetUser(User):
         for index in range(0, len(fleet), per_chunk):
             wrote = time.perf_counter()
             for device in fleet[index : index + per_chunk]:
+                if device.sock is None:
+                    continue  # reconnecting
                 failed = device.publish(qos, size)
                 if failed is None:
                     sent += 1
                 else:
                     error = failed
+                    self._lost(device)
             writing += time.perf_counter() - wrote
             due = began + period * (index + per_chunk) / len(fleet)
             gevent.sleep(max(0.0, due - time.monotonic()))  # pace: spread the round over its period
@@ -190,7 +250,9 @@ class MqttFleetUser(User):
         )
 
     def on_stop(self) -> None:
+        self._stopping = True
+        gevent.killall(list(self._reconnecting), block=False)
         for device in self.fleet:
             device.close()
-        gevent.killall(self._readers, block=False)
+        gevent.killall(list(self._readers), block=False)
         self.fleet.clear()

@@ -29,6 +29,7 @@ from ..probe.options import (
     subscriber_options,
 )
 from ..runtime import url as _url
+from ..runtime.children import raise_open_files
 from ..runtime.errors import ConfigError
 from ..testing.sequence import check_carrier
 from .checks import CHECKS, publish_only_summary, verdict
@@ -149,9 +150,20 @@ def _check_processes(probe_options: dict[str, Any], spec: str) -> None:
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_kw: Any) -> None:
+    # every Locust process (workers too) may hold thousands of connections, a descriptor each
+    before, after = raise_open_files()
+    if after > before:
+        logger.info(
+            "mqtt-surge: open-file limit raised from %d to %d (the hard limit)", before, after
+        )
     if not _is_judge(environment) or environment.parsed_options is None:
         return
     options = environment.parsed_options
+    if environment.host and "," in environment.host and not options.no_probe:
+        sys.exit(
+            "mqtt-surge: --host lists several brokers (a fleet spread over them) and the probe "
+            "subscribes to one: add --no-probe"
+        )
     try:
         # what a user plugs into the probe is checked here, before anything starts: the
         # Subscriber's own checks, naming the bad value

@@ -21,6 +21,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+try:
+    import resource
+except ImportError:  # not on Windows: no limit to raise there
+    resource = None  # type: ignore[assignment]
+
 R = TypeVar("R")
 _PR_SET_PDEATHSIG = 1
 _requests: queue.Queue[tuple[Callable[[], Any], queue.Queue[tuple[bool, Any]]]] = queue.Queue()
@@ -40,8 +45,27 @@ def _prctl() -> Any:
 _PRCTL = _prctl()  # looked up before any fork: the child only calls it
 
 
-def _die_with(owner: int, sig: int) -> Callable[[], None]:
+def raise_open_files() -> tuple[int, int]:
+    """Raise this process's soft limit on open files to its hard limit (a broker or a Locust
+    process holding thousands of connections needs a descriptor each; soft limits are often
+    1,024 where the hard one is far higher). ``(before, after)``; unchanged where the system
+    refuses or has no such limit."""
+    if resource is None:
+        return (0, 0)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard in (resource.RLIM_INFINITY, soft):
+        return (soft, soft)  # unlimited hard limits are refused as soft ones on some systems
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError):
+        return (soft, soft)
+    return (soft, hard)
+
+
+def _die_with(owner: int, sig: int, open_files: bool) -> Callable[[], None]:
     def in_child() -> None:  # runs between fork and exec: no locks, no imports
+        if open_files:
+            raise_open_files()
         if _PRCTL(_PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
             return
         if os.getppid() != owner:  # the owner died before the line above took effect
@@ -74,13 +98,19 @@ def _on_spawner(work: Callable[[], R]) -> R:
 
 
 def popen(
-    args: list[str], *, death_signal: int = signal.SIGTERM, **kwargs: Any
+    args: list[str],
+    *,
+    death_signal: int = signal.SIGTERM,
+    open_files: bool = False,
+    **kwargs: Any,
 ) -> subprocess.Popen[Any]:
     """``subprocess.Popen(args, **kwargs)``; on Linux the child gets ``death_signal`` as soon as
-    this process ends, whatever ended it (SIGKILL included)."""
+    this process ends, whatever ended it (SIGKILL included). ``open_files``: the child's soft
+    limit on open files raised to its hard limit (:func:`raise_open_files`)."""
     if _PRCTL is None:
-        return subprocess.Popen(args, **kwargs)  # noqa: S603 - callers pass their own commands
-    in_child = _die_with(os.getpid(), death_signal)
+        preexec = raise_open_files if open_files else None
+        return subprocess.Popen(args, preexec_fn=preexec, **kwargs)  # noqa: S603, PLW1509
+    in_child = _die_with(os.getpid(), death_signal, open_files)
     return _on_spawner(
         lambda: subprocess.Popen(args, preexec_fn=in_child, **kwargs)  # noqa: S603, PLW1509
     )
