@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -147,12 +148,20 @@ def run(
         cpu = (_cpu_seconds(proc.pid) - cpu_before) / hold * 100
         rss = _rss_mb(proc.pid)
     finally:
-        proc.terminate()
+        # the workers too: a --processes worker outlives its master for a while, and its
+        # devices would reconnect to the next run's brokers where they get the same ports
+        family = _tree(proc.pid)
+        for pid in family:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
         try:
             _, err = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             _, err = proc.communicate()
+        for pid in family[1:]:
+            while Path(f"/proc/{pid}").exists() and _stat(pid)[0] != "Z":
+                time.sleep(0.2)  # pace: until each worker has gone
     connect_s = (full - first) if full and first else None
     thousands = held / 1000
     return {
@@ -184,6 +193,7 @@ def main() -> int:
         "processes counted), over that many mosquitto processes, devices at rate msg/s",
     )
     parser.add_argument("--hold", type=float, default=15.0, help="seconds at full strength")
+    parser.add_argument("--out", default="locust_fleet.json", help="file in benchmarks/results")
     args = parser.parse_args()
     rows = []
     plan = [("fleet", int(n), 1, 1, 1.0) for n in args.fleet.split(",") if n]
@@ -210,7 +220,7 @@ def main() -> int:
             print(json.dumps(row), flush=True)
     names = {"fleet": "mqtt-surge MqttFleetUser", "builtin": "locust.contrib.mqtt.MqttUser"}
     print(
-        f"\n# one Locust process, QoS 0 at 1 msg/s per connection ({time.strftime('%Y-%m-%d')})\n"
+        f"\n# Locust fleets, QoS 0, one process unless --processes ({time.strftime('%Y-%m-%d')})\n"
     )
     print(
         "| user class | processes | brokers | msg/s per device | asked | held (peak) "
@@ -225,7 +235,7 @@ def main() -> int:
             f"| {r['cpu_percent']} | {r['cpu_percent_per_1000']} | {r['rss_mb']} "
             f"| {r['rss_growth_mb_per_1000']} |"
         )
-    out = ROOT / "benchmarks" / "results" / "locust_fleet.json"
+    out = ROOT / "benchmarks" / "results" / args.out
     out.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
