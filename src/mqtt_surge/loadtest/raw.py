@@ -3,9 +3,10 @@ its messages framed here and written on a gevent socket, a batch at a time.
 
 paho spends a thread hop, a lock and a message object per publish; at the rates a load test
 wants from one Locust process that is what gets measured, not the broker (one process tops out
-near 25,000 msg/s QoS 0 on paho). Here a batch is one ``sendall`` of packets built from a
-prefix the MQTT core computes once per topic and size (fixed header and topic name), the packet
-id and the sequence header: no encoder call per message. A greenlet reads the
+near 25,000 msg/s QoS 0 on paho). Here a batch is one ``sendall`` of packets framed by the MQTT
+core from a prefix it computes once per topic and size (``publish_prefix``: fixed header and
+topic name) and each message's packet id and sequence header (``frame_publish``), with no
+general encoder call per message. A greenlet reads the
 PUBACKs; the common 4-byte ones are read without building a packet object. Payloads of the
 user's own, or a sequence carried in properties or a JSON field, go through the MQTT core's
 ``encode_publish`` instead: slower, same bytes.
@@ -24,8 +25,8 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from ..mqtt.codec import Reader, encode_properties, split_packet
-from ..mqtt.packets import DISCONNECT, PUBACK, encode_publish, publish_prefix
+from ..mqtt.codec import Reader, split_packet
+from ..mqtt.packets import DISCONNECT, PUBACK, encode_publish, frame_publish, publish_prefix
 from ..runtime.errors import ConfigError
 from ..runtime.wire import DISCONNECT as DISCONNECT_PACKET
 from ..testing.sequence import HEADER, MAGIC
@@ -121,39 +122,23 @@ class RawConnection:
                 packets.append(encode_publish(topic, payload, qos, mid=mid, v5=v5, props=props))
             return packets
         payload_size = max(size, HEADER.size)
-        prefix = self._prefix(topic, qos, payload_size)
+        prefix = self._prefixes.get((topic, qos, payload_size))
+        if prefix is None:  # the same for every message of this topic, QoS and size
+            prefix = publish_prefix(topic, qos, payload_size, v5)
+            self._prefixes[(topic, qos, payload_size)] = prefix
         padding = b"." * (payload_size - HEADER.size)
         header = HEADER.pack
         now = time.time()  # one send time per batch: the batch is written at once
-        if not qos:
-            for sequence in itertools.islice(sequences, count):
-                packets += (prefix, header(MAGIC, publisher_id, sequence, now), padding)
-            return packets
-        no_properties = encode_properties(None) if v5 else b""
         for sequence in itertools.islice(sequences, count):
-            mid = next(mids)
-            while inflight[mid] != FREE:
+            mid = 0
+            if qos:
                 mid = next(mids)
-            inflight[mid] = publisher_id
-            packets += (
-                prefix,
-                mid.to_bytes(2, "big") + no_properties,
-                header(MAGIC, publisher_id, sequence, now),
-                padding,
-            )
+                while inflight[mid] != FREE:
+                    mid = next(mids)
+                inflight[mid] = publisher_id
+            payload = header(MAGIC, publisher_id, sequence, now) + padding
+            packets.append(frame_publish(prefix, qos, mid, payload, v5))
         return packets
-
-    def _prefix(self, topic: str, qos: int, payload_size: int) -> bytes:
-        """Through the packet id's place: the same for every message of a topic, QoS and size
-        (MQTT 5 QoS 0: its empty properties too)."""
-        key = (topic, qos, payload_size)
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            prefix = publish_prefix(topic, qos, payload_size, self.v5)
-            if self.v5 and not qos:
-                prefix += encode_properties(None)
-            self._prefixes[key] = prefix
-        return prefix
 
     def _flush(self) -> int:
         acked = self._acked
