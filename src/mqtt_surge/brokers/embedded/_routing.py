@@ -290,8 +290,8 @@ class Router:
                 and not conn.alias_out_max
             )
         ):
-            # no properties to send: framed from a prefix made once per message (one
-            # message to many subscribers is one encoding, not one per subscriber)
+            # no properties to send: framed from the prefix kept for its topic and size, with
+            # no general encoder call per delivery
             data = self._framed(message, out.qos, out.retain, out.mid, conn.v5)
             self._write(conn, out, data)
             return
