@@ -126,3 +126,16 @@ def test_a_mosquitto_broker_sees_the_same_bytes(mosquitto: MosquittoBroker) -> N
         subscriber.stop()
     assert reported == {"published": 300, "error": None, "sent": 300}
     assert [unpack_header(m.payload).sequence for m in messages] == list(range(300))  # type: ignore[union-attr]
+
+
+def test_qos_2_is_refused_naming_the_client_that_has_it(embedded: EmbeddedBroker) -> None:
+    result = subprocess.run(
+        [sys.executable, str(CHILD), embedded.url.full, "4", "2", "10", str(SIZE), "raw/q2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "ConfigError: the raw client publishes at QoS 0 or 1, not 2" in result.stderr
+    assert not embedded.packets.publishes("raw/q2")  # refused before anything was written

@@ -1,4 +1,5 @@
-"""MqttPublisherUser: a Locust user that publishes sequence-numbered messages over paho."""
+"""MqttPublisherUser: a Locust user that publishes sequence-numbered messages, over paho or the
+raw client (:mod:`.raw`)."""
 
 from __future__ import annotations
 
@@ -157,6 +158,9 @@ class MqttPublisherUser(User):
     def _start_raw(self, url: Any) -> None:
         if url.websocket:
             raise ConfigError(f"the raw client speaks TCP or TLS, not WebSockets ({url.redacted})")
+        chosen = getattr(self.environment.parsed_options, "mqtt_qos", None)
+        if (self.qos if chosen is None else int(chosen)) > 1:
+            raise ConfigError("the raw client publishes at QoS 0 or 1: QoS 2 needs the paho client")
         level = 5 if self.carrier == "properties" else 4
         started = time.perf_counter()
         error: Exception | None = None
