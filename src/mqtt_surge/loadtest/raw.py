@@ -54,7 +54,6 @@ class RawConnection:
         self._settled = Event()
         self._settled.set()
         self._mids = itertools.cycle(range(1, 65536))
-        self._prefixes: dict[tuple[str, int, int], bytes] = {}
         self._reader = gevent.spawn(self._read)
 
     def publish(
@@ -109,26 +108,12 @@ class RawConnection:
         message: Message | None,
     ) -> list[bytes]:
         inflight, mids, v5 = self._inflight, self._mids, self.v5
-        packets: list[bytes] = []
-        if message is not None:
-            for _ in range(count):
-                mid = 0
-                if qos:
-                    mid = next(mids)
-                    while inflight[mid] != FREE:
-                        mid = next(mids)
-                    inflight[mid] = publisher_id
-                payload, props = message(next(sequences), size)
-                packets.append(encode_publish(topic, payload, qos, mid=mid, v5=v5, props=props))
-            return packets
         payload_size = max(size, HEADER.size)
-        prefix = self._prefixes.get((topic, qos, payload_size))
-        if prefix is None:  # the same for every message of this topic, QoS and size
-            prefix = publish_prefix(topic, qos, payload_size, v5)
-            self._prefixes[(topic, qos, payload_size)] = prefix
+        prefix = publish_prefix(topic, qos, payload_size, v5)
         padding = b"." * (payload_size - HEADER.size)
         header = HEADER.pack
         now = time.time()  # one send time per batch: the batch is written at once
+        packets: list[bytes] = []
         for sequence in itertools.islice(sequences, count):
             mid = 0
             if qos:
@@ -136,8 +121,12 @@ class RawConnection:
                 while inflight[mid] != FREE:
                     mid = next(mids)
                 inflight[mid] = publisher_id
-            payload = header(MAGIC, publisher_id, sequence, now) + padding
-            packets.append(frame_publish(prefix, qos, mid, payload, v5))
+            if message is None:
+                payload = header(MAGIC, publisher_id, sequence, now) + padding
+                packets.append(frame_publish(prefix, qos, mid, payload, v5))
+            else:  # the user's payload, or the sequence in its properties: the general encoder
+                payload, props = message(sequence, size)
+                packets.append(encode_publish(topic, payload, qos, mid=mid, v5=v5, props=props))
         return packets
 
     def _flush(self) -> int:

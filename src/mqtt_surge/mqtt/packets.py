@@ -6,6 +6,7 @@ Strings may be given as bytes, so that a test can send ones a well-behaved clien
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any, NamedTuple
 
@@ -88,12 +89,14 @@ def encode_publish(
     return packet(first, body + payload)
 
 
+@functools.lru_cache(maxsize=4096)  # a bound: topics and sizes are the senders' to choose
 def publish_prefix(
     topic: str | bytes, qos: int, payload_size: int, v5: bool = False, retain: bool = False
 ) -> bytes:
     """What precedes the packet id of every PUBLISH (no DUP, no properties) of ``payload_size``
-    bytes on ``topic``: its fixed header and topic name. Computed once, it frames any number of
-    such messages (:func:`frame_publish`) into the bytes :func:`encode_publish` makes."""
+    bytes on ``topic``: its fixed header and topic name. Kept for the next message of that kind
+    (a broker's deliveries, a load client's batches), it frames any number of such messages
+    (:func:`frame_publish`) into the bytes :func:`encode_publish` makes."""
     name = string(topic)
     length = len(name) + (2 if qos else 0) + (1 if v5 else 0) + payload_size
     return bytes((PUBLISH << 4 | qos << 1 | (1 if retain else 0),)) + varint(length) + name

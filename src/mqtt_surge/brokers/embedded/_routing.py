@@ -66,9 +66,6 @@ class Router:
         # topic -> who gets its messages, while the subscriptions stay as they were
         self._routes: dict[str, Route] = {}
         self._routes_version = -1
-        # (topic, QoS, RETAIN, MQTT 5, payload size) -> publish_prefix: the same for every
-        # delivery of that kind, whichever message and subscriber
-        self._prefixes: dict[tuple[str, int, bool, bool, int], bytes] = {}
         self.too_large = 0  # PUBLISH packets not sent: over the receiver's Maximum Packet Size
         self.dropped = 0  # messages dropped for clients that did not keep up, all of them
 
@@ -201,16 +198,10 @@ class Router:
         if qos == 0:
             # QoS 0 is not kept for an absent session, nor for one whose socket is not drained
             if conn is not None and not conn.paused:
-                if conn.v5 and (
-                    message.props or message.expires_at is not None or ids or conn.alias_out_max
-                ):
+                if self._needs_properties(conn, message, ids):
                     self.send(conn, Outgoing(0, message, 0, retain, ids))
-                    return
-                data = self._framed(message, 0, retain, 0, conn.v5)  # no properties to send
-                if len(data) > conn.max_packet:
-                    self.too_large += 1
-                else:
-                    conn.write(data)
+                else:  # no Outgoing record for what is neither kept nor acknowledged
+                    self._put(conn, self._framed(message, 0, retain, 0, conn.v5))
             elif conn is not None:
                 self._drop(session)
             return
@@ -281,17 +272,7 @@ class Router:
         """Write one PUBLISH; one the client could not accept is dropped as if it were
         delivered and acknowledged [MQTT-3.1.2-24]/[MQTT-3.1.2-25]."""
         message = out.message
-        if not dup and (
-            not conn.v5
-            or (
-                message.props is None
-                and message.expires_at is None
-                and not out.sub_ids
-                and not conn.alias_out_max
-            )
-        ):
-            # no properties to send: framed from the prefix kept for its topic and size, with
-            # no general encoder call per delivery
+        if not dup and not self._needs_properties(conn, message, out.sub_ids):
             data = self._framed(message, out.qos, out.retain, out.mid, conn.v5)
             self._write(conn, out, data)
             return
@@ -318,26 +299,36 @@ class Router:
             conn.aliases_out.pop(message.topic, None)
         self._write(conn, out, data, dup)
 
-    def _framed(self, message: Message, qos: int, retain: bool, mid: int, v5: bool) -> bytes:
-        """A PUBLISH with no properties, framed from a prefix kept per topic and size."""
-        key = (message.topic, qos, retain, v5, len(message.payload))
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            if len(self._prefixes) >= ROUTES:
-                self._prefixes.clear()  # a bound: topics and sizes are the clients' to choose
-            prefix = self._prefixes[key] = packets.publish_prefix(
-                message.topic, qos, len(message.payload), v5, retain
-            )
+    @staticmethod
+    def _needs_properties(conn: Link, message: Message, ids: list[int]) -> bool:
+        """Whether a delivery carries MQTT 5 properties: expiry, subscription ids, an alias, or
+        the publisher's own (a 3.1.1 client gets none)."""
+        return conn.v5 and bool(
+            message.props or message.expires_at is not None or ids or conn.alias_out_max
+        )
+
+    @staticmethod
+    def _framed(message: Message, qos: int, retain: bool, mid: int, v5: bool) -> bytes:
+        """A PUBLISH with no properties, from the core's prefix for its topic and size: no
+        general encoder call per delivery."""
+        prefix = packets.publish_prefix(message.topic, qos, len(message.payload), v5, retain)
         return packets.frame_publish(prefix, qos, mid, message.payload, v5)
+
+    def _put(self, conn: Link, data: bytes) -> bool:
+        """Write one PUBLISH unless it is over the client's Maximum Packet Size (then counted,
+        and dropped as if delivered)."""
+        if len(data) > conn.max_packet:
+            self.too_large += 1
+            return False
+        conn.write(data)
+        return True
 
     def _write(self, conn: Link, out: Outgoing, data: bytes, dup: bool = False) -> None:
         message = out.message
-        if len(data) > conn.max_packet:
-            self.too_large += 1
+        if not self._put(conn, data):
             if out.qos and conn.session is not None:
                 conn.session.inflight.pop(out.mid, None)
             return
-        conn.write(data)
         if out.qos and not dup and self.faults.take("redeliver_with_dup", message.topic):
             self.packets.record_fault(
                 self.now(), conn.client_id, "redeliver_with_dup", message.topic
