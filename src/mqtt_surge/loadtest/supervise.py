@@ -42,6 +42,9 @@ class BrokerProcess:
         self._proc.wait(timeout)
 
 
+SETTLE = 0.5  # seconds with nothing new after the count is reached: the drain is over
+
+
 class ProbeProcess:
     """``mqtt-surge probe`` in a child process; its reports go into ``run`` as they come, and
     each sampled latency to ``on_sample(ms, topic)``."""
@@ -100,11 +103,17 @@ class ProbeProcess:
         while proc.poll() is None and time.monotonic() < deadline:
             stats = run.stats
             received = stats.get("received", 0)
-            if received >= run.total_sent * copies and stats.get("queued", 1) == 0:
-                break
             if received != last_received:
                 progress_at, last_received = time.monotonic(), received
-            elif time.monotonic() - progress_at > idle:
+            quiet = time.monotonic() - progress_at
+            # the count alone is not enough: messages published but not yet acknowledged when
+            # the run ended count too, while acknowledged ones may still be on their way (a
+            # shared subscription's other member): done once it is reached and nothing more
+            # has come for a moment
+            if received >= run.total_sent * copies and stats.get("queued", 1) == 0:
+                if quiet > SETTLE:
+                    break
+            elif quiet > idle:
                 break
             gevent.sleep(0.1)  # pace: the probe reports every 0.25 s
         self.signal_stop()
